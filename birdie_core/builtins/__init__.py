@@ -1,0 +1,45 @@
+"""The core's built-in components, registered through the same hooks a plugin uses (namespace ``core``)."""
+
+from __future__ import annotations
+
+from birdie_core.hookspecs import Register, hookimpl
+
+
+@hookimpl
+def birdie_register_tokenizers(register: Register) -> None:
+    from birdie_core.builtins.tokenizers import ByteTokenizer, TiktokenTokenizer
+
+    register("bytes", ByteTokenizer)
+    register("tiktoken", TiktokenTokenizer)
+
+
+@hookimpl
+def birdie_register_sources(register: Register) -> None:
+    from birdie_core.builtins import sources
+
+    register("embedded", sources.EmbeddedSource)
+    register("files", sources.FileSource)
+    register("callable", sources.CallableSource)
+    register("huggingface", sources.HuggingFaceSource)
+
+
+@hookimpl
+def birdie_register_objectives(register: Register) -> None:
+    from birdie_core.builtins.objectives import NextTokenPrediction, PrefixLM
+
+    register("next_token_prediction", NextTokenPrediction)
+    register("prefix_lm", PrefixLM)
+
+
+@hookimpl
+def birdie_register_packers(register: Register) -> None:
+    from birdie_core.builtins.packers import BestFitPacker
+
+    register("best_fit", BestFitPacker)
+
+
+@hookimpl
+def birdie_register_agents(register: Register) -> None:
+    from birdie_core.builtins.agents import StaticAgent
+
+    register("static", StaticAgent)

@@ -1,0 +1,392 @@
+"""Plugin discovery and the immutable registry built from it.
+
+Loading is explicit: nothing is discovered at import time. :func:`load_registry` builds a plugin manager
+(:func:`get_plugin_manager`), asks every plugin's registration hooks for what it provides, qualifies each name
+with the plugin's namespace (its entry-point name; ``core`` for the built-ins) and freezes the result.
+
+Switches (environment variables, or the matching keyword arguments):
+
+``BIRDIE_DISABLE_PLUGIN_AUTOLOAD=1``  load no entry point; only the built-ins.
+``BIRDIE_PLUGINS=text,rewards``       load only these entry points (allow-list).
+``BIRDIE_BLOCK_PLUGINS=dna``          never load these entry points.
+``BIRDIE_TRACE_HOOKS=1``              print every hook call to stderr.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+import sys
+import traceback
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from types import MappingProxyType, ModuleType
+from typing import Any
+
+import pluggy
+
+from birdie_core import hookspecs
+from birdie_core.errors import PluginError
+
+ENTRY_POINT_GROUP = "birdie"
+CORE_NAMESPACE = "core"
+#: Modules holding the built-ins; registered by module, exactly like a plugin, under the ``core`` namespace.
+DEFAULT_PLUGINS: tuple[str, ...] = ("birdie_core.builtins",)
+
+KINDS = ("objective", "packer", "reward", "agent", "tokenizer", "source")
+
+#: First-party distributions, so an entry whose plugin is not installed can say what to install.
+KNOWN_DISTRIBUTIONS: Mapping[str, str] = MappingProxyType(
+    {
+        "text": "birdie-objectives-text",
+        "dna": "birdie-objectives-dna",
+        "rewards": "birdie-rewards",
+    }
+)
+#: Bare names the first-party plugins provide, per kind. Only used for "install X" hints.
+KNOWN_NAMES: Mapping[str, Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        "objective": {
+            "infilling": ("text", "dna"),
+            "copying": ("text",),
+            "deshuffling": ("text", "dna"),
+            "autoencoding": ("text", "dna"),
+            "selective_copying": ("text", "dna"),
+            "reverse_complement": ("dna",),
+        },
+        "tokenizer": {"nucleotide": ("dna",)},
+        "source": {"fasta": ("dna",)},
+        "agent": {"birdie": ("rewards",), "exp3": ("rewards",)},
+        "reward": {
+            "birdie": ("rewards",),
+            "relative_improvement": ("rewards",),
+            "learning_progress": ("rewards",),
+        },
+    }
+)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered component."""
+
+    kind: str
+    namespace: str
+    name: str
+    obj: Any
+    distribution: str | None
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.namespace}.{self.name}"
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """What ``birdie plugins`` shows for one plugin."""
+
+    namespace: str
+    module: str
+    distribution: str | None
+    version: str | None
+    registered: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    hooks: tuple[str, ...] = ()
+    error: str | None = None  # set when the plugin failed to load; it is then absent from the registry
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "namespace": self.namespace,
+            "module": self.module,
+            "distribution": self.distribution,
+            "version": self.version,
+            "registered": {k: list(v) for k, v in self.registered.items()},
+            "hooks": list(self.hooks),
+            "error": self.error,
+        }
+
+
+class UnknownNameError(PluginError, LookupError):
+    """A name that no loaded plugin registered (with suggestions and install hints)."""
+
+
+class Registry:
+    """Immutable view of everything the loaded plugins registered."""
+
+    def __init__(
+        self,
+        entries: Iterable[Entry],
+        plugins: Iterable[PluginInfo],
+        manager: pluggy.PluginManager | None = None,
+    ):
+        by_kind: dict[str, dict[str, Entry]] = {k: {} for k in KINDS}
+        for e in entries:
+            by_kind[e.kind][e.qualified_name] = e
+        self._entries = MappingProxyType({k: MappingProxyType(v) for k, v in by_kind.items()})
+        self.plugins: tuple[PluginInfo, ...] = tuple(plugins)
+        self.manager = manager
+
+    # -- queries -----------------------------------------------------------------------------------------
+    def names(self, kind: str) -> list[str]:
+        """Qualified names of one kind, sorted."""
+        return sorted(self._entries[kind])
+
+    def entries(self, kind: str) -> list[Entry]:
+        return [self._entries[kind][n] for n in self.names(kind)]
+
+    def broken(self) -> list[PluginInfo]:
+        return [p for p in self.plugins if p.error]
+
+    def find(self, kind: str, name: str) -> Entry | None:
+        """The entry for a qualified or unambiguous bare name, else None (ambiguity raises)."""
+        table = self._entries[kind]
+        if name in table:
+            return table[name]
+        if "." in name:
+            return None
+        hits = [e for e in table.values() if e.name == name]
+        if len(hits) > 1:
+            options = ", ".join(sorted(e.qualified_name for e in hits))
+            raise UnknownNameError(f"{kind} name {name!r} is ambiguous: write one of {options}")
+        return hits[0] if hits else None
+
+    def resolve(self, kind: str, name: str) -> Entry:
+        """Like :meth:`find`, but an unknown name raises with suggestions and install hints."""
+        entry = self.find(kind, name)
+        if entry is None:
+            raise UnknownNameError(self.explain_unknown(kind, name))
+        return entry
+
+    def explain_unknown(self, kind: str, name: str) -> str:
+        """A message for an unknown name: the plugin that failed, the distribution to install, or a guess."""
+        namespace, _, bare = name.rpartition(".")
+        for p in self.broken():
+            if p.namespace == namespace or (not namespace and bare in _known_namespaces(kind, bare, p.namespace)):
+                return (
+                    f"unknown {kind} {name!r}: plugin {p.namespace!r} from {p.distribution or p.module} "
+                    f"failed to load: {p.error.splitlines()[-1] if p.error else ''}"
+                )
+        wanted = [namespace] if namespace else list(KNOWN_NAMES.get(kind, {}).get(bare, ()))
+        dists = [KNOWN_DISTRIBUTIONS[n] for n in wanted if n in KNOWN_DISTRIBUTIONS and not self._has_namespace(n)]
+        if dists:
+            return f"unknown {kind} {name!r}: it is provided by {' or '.join(dists)}; pip install {dists[0]}"
+        known = self.names(kind) + sorted({e.name for e in self._entries[kind].values()})
+        guess = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {guess[0]!r}?" if guess else ""
+        have = ", ".join(self.names(kind)) or "none"
+        return f"unknown {kind} {name!r}{hint} (installed: {have})"
+
+    def _has_namespace(self, namespace: str) -> bool:
+        return any(p.namespace == namespace and not p.error for p in self.plugins)
+
+    # -- observer hooks (once per evaluation, never per sample) -------------------------------------------
+    def notify_mixture_update(self, step: int, mixture: dict[str, float], record: dict[str, Any]) -> None:
+        if self.manager is not None:
+            self.manager.hook.birdie_on_mixture_update(step=step, mixture=mixture, record=record)
+
+    def notify_evaluation(self, step: int, losses: dict[str, float]) -> None:
+        if self.manager is not None:
+            self.manager.hook.birdie_on_evaluation(step=step, losses=losses)
+
+
+def _known_namespaces(kind: str, bare: str, namespace: str) -> tuple[str, ...]:
+    return tuple(n for n in KNOWN_NAMES.get(kind, {}).get(bare, ()) if n == namespace)
+
+
+def _csv_env(var: str) -> set[str] | None:
+    raw = os.environ.get(var, "").strip()
+    return {p.strip() for p in raw.split(",") if p.strip()} if raw else None
+
+
+def _env_flag(var: str) -> bool:
+    return os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """A fresh plugin manager that knows Birdie's hook specifications and nothing else."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    if _env_flag("BIRDIE_TRACE_HOOKS"):
+        pm.trace.root.setwriter(lambda msg: sys.stderr.write(msg))
+        pm.enable_tracing()
+    return pm
+
+
+@dataclass
+class _Candidate:
+    namespace: str
+    module_name: str
+    distribution: str | None
+    version: str | None
+    load: Any  # callable returning the module
+    error: str | None = None
+
+
+def _entry_point_candidates(allow: set[str] | None, block: set[str] | None) -> list[_Candidate]:
+    by_name: dict[str, list[metadata.EntryPoint]] = {}
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        by_name.setdefault(ep.name, []).append(ep)
+    out = []
+    for name in sorted(by_name):
+        if (allow is not None and name not in allow) or (block and name in block):
+            continue
+        eps = by_name[name]
+        dists = sorted({_dist_name(ep) or ep.value for ep in eps})
+        first = eps[0]
+        cand = _Candidate(name, first.value, _dist_name(first), _dist_version(first), first.load)
+        if len(dists) > 1:
+            cand.error = (
+                f"entry-point name {name!r} in group {ENTRY_POINT_GROUP!r} is claimed by several "
+                f"distributions: {', '.join(dists)}; uninstall all but one"
+            )
+        out.append(cand)
+    return out
+
+
+def _dist_name(ep: metadata.EntryPoint) -> str | None:
+    dist = getattr(ep, "dist", None)
+    return dist.metadata["Name"] if dist is not None else None
+
+
+def _dist_version(ep: metadata.EntryPoint) -> str | None:
+    dist = getattr(ep, "dist", None)
+    return dist.version if dist is not None else None
+
+
+def _core_version() -> str | None:
+    try:
+        return metadata.version("birdie-core")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def load_registry(
+    *,
+    autoload: bool | None = None,
+    allow: Iterable[str] | None = None,
+    block: Iterable[str] | None = None,
+    extra_plugins: Mapping[str, ModuleType | object] | None = None,
+) -> Registry:
+    """Discover plugins and build an immutable :class:`Registry`.
+
+    ``autoload``, ``allow`` and ``block`` override the environment switches. ``extra_plugins`` maps a
+    namespace to a plugin object (a module or any object with hook implementations): the way tests and
+    notebooks add a plugin without packaging it.
+    """
+    if autoload is None:
+        autoload = not _env_flag("BIRDIE_DISABLE_PLUGIN_AUTOLOAD")
+    allow_set = set(allow) if allow is not None else _csv_env("BIRDIE_PLUGINS")
+    block_set = set(block) if block is not None else (_csv_env("BIRDIE_BLOCK_PLUGINS") or set())
+
+    pm = get_plugin_manager()
+    candidates = [
+        _Candidate(CORE_NAMESPACE, m, "birdie-core", _core_version(), lambda m=m: importlib.import_module(m))
+        for m in DEFAULT_PLUGINS
+    ]
+    if autoload:
+        candidates += _entry_point_candidates(allow_set, block_set)
+    for ns, obj in (extra_plugins or {}).items():
+        candidates.append(_Candidate(ns, getattr(obj, "__name__", repr(obj)), None, None, lambda o=obj: o))
+
+    entries: dict[tuple[str, str], Entry] = {}
+    infos: list[PluginInfo] = []
+    for cand in candidates:
+        info = _load_one(pm, cand, entries)
+        infos.append(info)
+    return Registry(entries.values(), infos, pm)
+
+
+def _load_one(pm: pluggy.PluginManager, cand: _Candidate, entries: dict[tuple[str, str], Entry]) -> PluginInfo:
+    def failed(msg: str) -> PluginInfo:
+        return PluginInfo(cand.namespace, cand.module_name, cand.distribution, cand.version, error=msg)
+
+    if cand.error:
+        return failed(cand.error)
+    if "." in cand.namespace or not cand.namespace:
+        return failed(f"invalid namespace {cand.namespace!r}: an entry-point name must not contain a dot")
+    try:
+        plugin = cand.load()
+        pm.register(plugin, name=f"{cand.namespace}:{cand.module_name}")
+    except Exception as exc:  # a broken plugin must not break the others
+        return failed("".join(traceback.format_exception_only(type(exc), exc)).strip())
+    unknown = [
+        impl.function.__name__
+        for caller in pm.get_hookcallers(plugin) or []
+        for impl in caller.get_hookimpls()
+        if impl.plugin is plugin and not caller.has_spec()
+    ]
+    if unknown:
+        pm.unregister(plugin)
+        return failed(f"implements unknown hook(s) {', '.join(sorted(unknown))} (misspelt?)")
+
+    mine: dict[tuple[str, str], Entry] = {}
+    registered: dict[str, list[str]] = {}
+    hooks = sorted(c.name for c in pm.get_hookcallers(plugin) or [])
+    try:
+        for hook_name, kind in hookspecs.REGISTRATION_HOOKS.items():
+            caller = getattr(pm.hook, hook_name)
+            for impl in caller.get_hookimpls():
+                if impl.plugin is not plugin:
+                    continue
+
+                def register(name: str, obj: Any, _kind: str = kind) -> None:
+                    _check_registration(_kind, name, obj)
+                    key = (_kind, f"{cand.namespace}.{name}")
+                    if key in mine or key in entries:
+                        other = (mine.get(key) or entries[key]).distribution
+                        raise PluginError(
+                            f"{_kind} {key[1]!r} is registered twice (by {other or '?'} and "
+                            f"{cand.distribution or cand.module_name})"
+                        )
+                    mine[key] = Entry(_kind, cand.namespace, name, obj, cand.distribution)
+                    registered.setdefault(_kind, []).append(f"{cand.namespace}.{name}")
+
+                impl.function(register=register)
+    except Exception as exc:
+        pm.unregister(plugin)
+        return failed("".join(traceback.format_exception_only(type(exc), exc)).strip())
+    entries.update(mine)
+    return PluginInfo(
+        cand.namespace,
+        cand.module_name,
+        cand.distribution,
+        cand.version,
+        {k: tuple(v) for k, v in registered.items()},
+        tuple(hooks),
+    )
+
+
+def _check_registration(kind: str, name: str, obj: Any) -> None:
+    from pydantic import BaseModel
+
+    if not isinstance(name, str) or not name.isidentifier():
+        raise PluginError(f"{kind} name {name!r} must be an identifier (letters, digits, underscores)")
+    config = getattr(obj, "Config", None)
+    if not (isinstance(config, type) and issubclass(config, BaseModel)):
+        raise PluginError(f"{kind} {name!r}: {obj!r} needs a nested pydantic `Config` model")
+    from birdie_core import interfaces
+
+    base = {
+        "objective": interfaces.Objective,
+        "packer": interfaces.Packer,
+        "agent": interfaces.Agent,
+    }.get(kind)
+    if base is not None and not (isinstance(obj, type) and issubclass(obj, base)):
+        raise PluginError(f"{kind} {name!r}: {obj!r} must subclass birdie_core.{base.__name__}")
+
+
+_DEFAULT: Registry | None = None
+
+
+def default_registry() -> Registry:
+    """The registry of this process, loaded on first use with the environment's switches."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = load_registry()
+    return _DEFAULT
+
+
+def reset_default_registry() -> None:
+    global _DEFAULT
+    _DEFAULT = None
