@@ -111,3 +111,8 @@ class ByteTokenizer:
 
 def _unused(_: object) -> None:  # keeps PipelineError imported for the tiktoken adapter below
     raise PipelineError
+
+
+class TiktokenTokenizer:  # PLACEHOLDER — being written by a helper
+    class Config(TokenizerConfig):
+        pass

@@ -1,0 +1,31 @@
+# make demo · make test · make bench — each creates .venv on first use and installs what it needs.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
+STAMP  := $(VENV)/.birdie-installed
+PACKAGES := -e '.[test]' -e plugins/birdie_objectives_text -e plugins/birdie_objectives_dna \
+            -e plugins/birdie_rewards -e examples/third_party_plugin
+
+.PHONY: demo test bench install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt plugins/*/pyproject.toml examples/third_party_plugin/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip setuptools wheel
+	$(PIP) $(PACKAGES)
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/birdie plugins
+	$(VENV)/bin/birdie preview configs/quickstart.yaml
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis runs

@@ -1,0 +1,168 @@
+"""The ``birdie`` command line.
+
+Every error Birdie raises on purpose is printed as a message and a non-zero exit code; ``--debug`` (or
+``BIRDIE_DEBUG=1``) shows the traceback instead. Plugins add subcommands through ``birdie_register_commands``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+from birdie_core.errors import BirdieError, ConfigError
+
+
+class _BirdieGroup(click.Group):
+    """A group that turns Birdie's own errors into clean messages."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BirdieError as exc:
+            if (ctx.obj or {}).get("debug") or os.environ.get("BIRDIE_DEBUG") == "1":
+                raise
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2 if isinstance(exc, ConfigError) else 1)
+
+
+@click.group(cls=_BirdieGroup)
+@click.option("--debug", is_flag=True, help="Show full tracebacks.")
+@click.version_option(package_name="birdie-core", prog_name="birdie")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Birdie: multi-objective pre-training batches steered by a reward-driven curriculum."""
+    ctx.ensure_object(dict)["debug"] = debug
+
+
+def _registry():
+    from birdie_core.registry import default_registry
+
+    return default_registry()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# birdie plugins
+# ---------------------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def plugins(as_json: bool) -> None:
+    """List every plugin (distribution, version, namespace) and what it registered."""
+    reg = _registry()
+    if as_json:
+        click.echo(json.dumps([p.to_dict() for p in reg.plugins], indent=2))
+        return
+    rows = [("NAMESPACE", "DISTRIBUTION", "VERSION", "REGISTERED")]
+    for p in reg.plugins:
+        if p.error:
+            what = click.style(f"FAILED TO LOAD: {p.error.splitlines()[-1]}", fg="red")
+        elif p.registered:
+            what = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in p.registered.items())
+        else:
+            what = "(hooks: " + (", ".join(p.hooks) or "none") + ")"
+        rows.append((p.namespace, p.distribution or p.module, p.version or "-", what))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# birdie config ...
+# ---------------------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def config() -> None:
+    """Validate configurations and print their schema."""
+
+
+@config.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--resolved", is_flag=True, help="Also print the fully resolved configuration.")
+def config_check(file: str, resolved: bool) -> None:
+    """Validate FILE; report every problem at once with its path and line."""
+    from birdie_core.config import load_config, resolved_config
+
+    cfg = load_config(file, registry=_registry())
+    n = len(cfg.objectives)
+    click.echo(f"{file}: OK ({n} objective configuration{'s' if n != 1 else ''})")
+    if resolved:
+        import yaml
+
+        click.echo(yaml.safe_dump(resolved_config(cfg), sort_keys=False))
+
+
+@config.command("schema")
+def config_schema_cmd() -> None:
+    """Print the JSON schema of pipeline configs for the installed plugins."""
+    from birdie_core.config import config_schema
+
+    click.echo(json.dumps(config_schema(_registry()), indent=2))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# birdie preview
+# ---------------------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("config_file", type=click.Path(dir_okay=False))
+@click.option("-n", "--per-objective", default=1, show_default=True, help="Examples per objective configuration.")
+@click.option("--width", default=400, show_default=True, help="Cut each prefix/target to this many characters.")
+def preview(config_file: str, per_objective: int, width: int) -> None:
+    """Show decoded examples of every objective (prefix and target marked) and the packing efficiency."""
+    from birdie_core.config import load_config
+    from birdie_core.pipeline import preview as make_preview
+
+    reg = _registry()
+    cfg = load_config(config_file, registry=reg)
+    result = make_preview(cfg, registry=reg, per_objective=per_objective)
+    color = sys.stdout.isatty()
+
+    def show(label: str, text: str, fg: str) -> str:
+        text = text if len(text) <= width else text[:width] + f"… (+{len(text) - width} chars)"
+        tag = f"{label} │ "
+        return (click.style(tag, fg=fg, bold=True) + click.style(text, fg=fg)) if color else tag + text
+
+    for item in result.items:
+        click.echo(f"── {item.key}  ({item.objective})")
+        click.echo(show("PREFIX", item.prefix, "cyan"))
+        click.echo(show("TARGET", item.target, "yellow"))
+        click.echo(f"         {item.prefix_tokens} prefix + {item.target_tokens} target tokens")
+    click.echo(
+        f"\nbatch {result.batch_shape[0]}×{result.batch_shape[1]}: packing efficiency "
+        f"{result.efficiency:.1%} ({result.segments} examples)"
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _add_plugin_commands() -> None:
+    """Let plugins add subcommands; a plugin whose hook fails is reported, the CLI still works."""
+    try:
+        reg = _registry()
+    except BirdieError as exc:  # pragma: no cover - the registry itself reports broken plugins
+        click.echo(f"warning: {exc}", err=True)
+        return
+    if reg.manager is None:
+        return
+    for impl in reg.manager.hook.birdie_register_commands.get_hookimpls():
+        try:
+            impl.function(cli=cli)
+        except Exception as exc:  # a broken plugin must not take the CLI down
+            click.echo(f"warning: plugin {impl.plugin_name!r} failed to add commands: {exc}", err=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    _add_plugin_commands()
+    cli.main(args=argv, prog_name="birdie")
+
+
+if __name__ == "__main__":  # `python -m birdie_core.cli` (used by `accelerate launch -m birdie_core.cli`)
+    main()

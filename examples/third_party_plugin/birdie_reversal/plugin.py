@@ -1,0 +1,12 @@
+"""Hook implementations: everything Birdie needs to find the objective."""
+
+from __future__ import annotations
+
+from birdie_core import hookimpl
+
+from birdie_reversal.objective import Reverse
+
+
+@hookimpl
+def birdie_register_objectives(register) -> None:
+    register("reverse", Reverse)
