@@ -126,18 +126,21 @@ def preview(config_file: str, per_objective: int, width: int) -> None:
 
     def show(label: str, text: str, fg: str) -> str:
         text = text if len(text) <= width else text[:width] + f"… (+{len(text) - width} chars)"
+        text = text.replace("\n", "↵")  # one line per prefix/target, newlines still visible
         tag = f"{label} │ "
         return (click.style(tag, fg=fg, bold=True) + click.style(text, fg=fg)) if color else tag + text
 
     for item in result.items:
-        click.echo(f"── {item.key}  ({item.objective})")
+        click.echo(f"── {item.arm}  ({item.objective}, document {item.document})")
         click.echo(show("PREFIX", item.prefix, "cyan"))
         click.echo(show("TARGET", item.target, "yellow"))
-        click.echo(f"         {item.prefix_tokens} prefix + {item.target_tokens} target tokens")
-    click.echo(
-        f"\nbatch {result.batch_shape[0]}×{result.batch_shape[1]}: packing efficiency "
-        f"{result.efficiency:.1%} ({result.segments} examples)"
-    )
+        click.echo(
+            f"         {len(item.prefix_ids)} prefix + {len(item.target_ids)} target tokens, "
+            f"{item.consumed} document tokens used, {item.length} positions"
+        )
+    rows, cols = result.batch.input_ids.shape
+    segments = int(result.batch.segment_ids.max(axis=1).sum())
+    click.echo(f"\nfirst batch {rows}×{cols}: {segments} examples, packing efficiency {result.efficiency:.2%}")
 
 
 # ---------------------------------------------------------------------------------------------------------

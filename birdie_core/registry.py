@@ -162,7 +162,7 @@ class Registry:
         """A message for an unknown name: the plugin that failed, the distribution to install, or a guess."""
         namespace, _, bare = name.rpartition(".")
         for p in self.broken():
-            if p.namespace == namespace or (not namespace and bare in _known_namespaces(kind, bare, p.namespace)):
+            if p.namespace == namespace or (not namespace and _known_namespaces(kind, bare, p.namespace)):
                 return (
                     f"unknown {kind} {name!r}: plugin {p.namespace!r} from {p.distribution or p.module} "
                     f"failed to load: {p.error.splitlines()[-1] if p.error else ''}"

@@ -214,3 +214,13 @@ def test_every_hook_is_documented_with_its_signature():
         sig = inspect.signature(getattr(hookspecs, name))
         params = ", ".join(sig.parameters)
         assert f"### `{name}({params})`" in doc, f"docs/plugins.md lacks a section for {name}({params})"
+
+
+def test_bare_name_of_a_plugin_that_failed_to_load_says_so(monkeypatch):
+    def load():
+        raise ImportError("No module named 'scipy'")
+
+    _fake_entry_points(monkeypatch, [_FakeEP("text", "birdie_objectives_text.plugin", "birdie-objectives-text", load)])
+    reg = load_registry()
+    with pytest.raises(UnknownNameError, match="plugin 'text' from birdie-objectives-text failed to load"):
+        reg.resolve("objective", "infilling")

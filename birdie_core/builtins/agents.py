@@ -1,7 +1,63 @@
-"""PLACEHOLDER — being written by a helper; replaced before commit."""
-from birdie_core.interfaces import Agent, AgentConfig
+"""``static``: the configured mixture, normalised, at every evaluation (``uniform`` is its special case)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from birdie_core.errors import ConfigError, ConfigIssue
+from birdie_core.interfaces import Agent, AgentConfig, Arm, Decision, normalise
+
+__all__ = ["StaticAgent"]
+
 
 class StaticAgent(Agent):
-    class Config(AgentConfig):
-        pass
+    """Never changes the mixture: each objective's ``prob``, optionally overridden by ``probs``."""
 
+    needs_reward = False
+
+    class Config(AgentConfig):
+        probs: dict[str, float] | None = Field(
+            None, description="Weights by objective id, replacing those entries' `prob` (others keep theirs)."
+        )
+
+        @field_validator("probs")
+        @classmethod
+        def _non_negative(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+            bad = {k: p for k, p in (v or {}).items() if not (np.isfinite(p) and p >= 0)}
+            if bad:
+                raise ValueError(f"probabilities must be finite and >= 0, got {bad}")
+            return v
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        arms: Sequence[Arm],
+        initial: np.ndarray,
+        *,
+        seed: int = 0,
+        num_steps: int = 0,
+    ):
+        super().__init__(config, arms, initial, seed=seed, num_steps=num_steps)
+        weights = np.asarray(initial, dtype=np.float64).copy()
+        overrides = getattr(config, "probs", None) or {}
+        index = {arm.key: i for i, arm in enumerate(self.arms)}
+        unknown = sorted(set(overrides) - set(index))
+        if unknown:
+            raise ConfigError(
+                ConfigIssue(
+                    "curriculum.agent.probs",
+                    f"unknown objective id(s) {unknown}; the objectives are {sorted(index)}",
+                )
+            )
+        for key, p in overrides.items():
+            weights[index[key]] = p
+        self.mixture = normalise(weights)
+
+    def initial_mixture(self) -> np.ndarray:
+        return self.mixture.copy()
+
+    def decide(self, step: int, losses: np.ndarray, rewards: np.ndarray | None) -> Decision:
+        return Decision(step=step, mixture=self.mixture.copy(), explored=False)

@@ -1,0 +1,516 @@
+"""The batch producer: documents → tokens → objective drawn from the mixture → packer → :class:`PackedBatch`.
+
+:class:`Pipeline` runs in the calling process; a worker process runs exactly the same object on its own
+shard. Everything it does is decided by its configuration, its seed and its shard, never by the clock or a
+process id, so the same config and seed give the same batches run after run.
+
+The stream, step by step (:meth:`Pipeline.next_batch`):
+
+1. A document is read from the source and tokenized **once**; its tokens are consumed by successive examples
+   (each objective returns the unused tail) until none are left, then the next document is read.
+2. For each example the packer's :meth:`~birdie_core.Packer.budget` is the room left; an arm is drawn from
+   the mixture and its objective builds an example within that budget.
+3. When the objective cannot use the text (it returns ``None``), up to ``max_redraws`` other arms are tried
+   (each failed arm is excluded, the draw renormalised over the others; so objectives that can fill small
+   gaps end up with a little more than their share: ``stats.positions`` reports the realised share). If none
+   can, the pipeline asks whether the text would make an example in an empty row: if yes, the open batch is
+   emitted early (its rows are too full for it) and the text is retried in the next batch; if no, the text
+   is too short for every objective: it is dropped and counted (:class:`PipelineStats`), never an error.
+4. The batch is emitted as soon as the packer reports :meth:`~birdie_core.Packer.ready`.
+
+Epochs: when the source runs dry the pipeline starts the next epoch (``source.documents(shard, epoch + 1)``)
+at once. A source that yields no document at all, an epoch in which no document could make a single example,
+and ``max_consecutive_skips`` unusable documents in a row raise :class:`PipelineError` instead of spinning.
+
+Mixture updates (:meth:`Pipeline.set_mixture`) apply to every arm drawn after the call; examples already in
+the open batch keep the arm they were drawn with.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from birdie_core.errors import PipelineError
+from birdie_core.interfaces import (
+    TOKEN_DTYPE,
+    Arm,
+    Example,
+    Objective,
+    ObjectiveContext,
+    PackedBatch,
+    Packer,
+    Shard,
+    Source,
+    Tokenizer,
+    normalise,
+)
+
+__all__ = ["WHOLE_SPLIT", "Pipeline", "PipelineStats", "Preview", "PreviewItem", "initial_mixture", "preview"]
+
+_STATE_VERSION = 1
+#: the default shard: every document of the split
+WHOLE_SPLIT = Shard()
+_NO_TOKENS = np.zeros(0, dtype=TOKEN_DTYPE)
+
+
+@dataclass
+class PipelineStats:
+    """Counters of one pipeline since it was built (kept across :meth:`Pipeline.load_state_dict`)."""
+
+    num_arms: int
+    documents_read: int = 0
+    documents_skipped: int = 0  # too short for every objective: no example used any of their tokens
+    skipped_indices: list[int] = field(default_factory=list)  # the first few, for a report
+    tail_tokens_dropped: int = 0  # leftovers too short for every objective after some examples were made
+    batches: int = 0
+    epochs_completed: int = 0
+    batch_positions: int = 0  # batch_size * sequence_length per emitted batch
+    examples: np.ndarray = field(init=False)  # examples made per arm (the open batch included)
+    positions: np.ndarray = field(init=False)  # non-pad positions per arm in emitted batches
+    consumed: np.ndarray = field(init=False)  # document tokens consumed per arm (the open batch included)
+
+    MAX_SKIPPED_INDICES = 10
+
+    def __post_init__(self) -> None:
+        self.examples = np.zeros(self.num_arms, dtype=np.int64)
+        self.positions = np.zeros(self.num_arms, dtype=np.int64)
+        self.consumed = np.zeros(self.num_arms, dtype=np.int64)
+
+    @property
+    def efficiency(self) -> float:
+        """Share of emitted batch positions that hold a token."""
+        return float(self.positions.sum() / self.batch_positions) if self.batch_positions else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain Python values (for logs, JSON and ``state_dict``)."""
+        return {
+            "num_arms": self.num_arms,
+            "documents_read": self.documents_read,
+            "documents_skipped": self.documents_skipped,
+            "skipped_indices": list(self.skipped_indices),
+            "tail_tokens_dropped": self.tail_tokens_dropped,
+            "batches": self.batches,
+            "epochs_completed": self.epochs_completed,
+            "batch_positions": self.batch_positions,
+            "examples": self.examples.tolist(),
+            "positions": self.positions.tolist(),
+            "consumed": self.consumed.tolist(),
+            "efficiency": self.efficiency,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PipelineStats:
+        s = cls(int(d["num_arms"]))
+        for k in ("documents_read", "documents_skipped", "tail_tokens_dropped", "batches"):
+            setattr(s, k, int(d[k]))
+        s.epochs_completed, s.batch_positions = int(d["epochs_completed"]), int(d["batch_positions"])
+        s.skipped_indices = [int(i) for i in d["skipped_indices"]]
+        for k in ("examples", "positions", "consumed"):
+            setattr(s, k, np.asarray(d[k], dtype=np.int64))
+        return s
+
+
+class Pipeline:
+    """Produces packed batches from one source shard; see the module docstring for the rules."""
+
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        source: Source,
+        objectives: Sequence[Objective],
+        arms: Sequence[Arm],
+        packer: Packer,
+        mixture: np.ndarray | Sequence[float],
+        seed: int,
+        start_marker: str,
+        shard: Shard = WHOLE_SPLIT,
+        *,
+        split: str = "train",
+        max_redraws: int = 8,
+        max_consecutive_skips: int = 100_000,
+    ):
+        if not objectives:
+            raise PipelineError("a pipeline needs at least one objective")
+        if not len(objectives) == len(arms) == packer.num_arms:
+            raise PipelineError(
+                f"{len(objectives)} objectives, {len(arms)} arms and a packer for {packer.num_arms} arms: "
+                "they must match one to one"
+            )
+        if not 0 <= shard.index < shard.count:
+            raise PipelineError(f"invalid shard {shard.index} of {shard.count}")
+        try:
+            start_id = tokenizer.special_id(start_marker)
+        except KeyError as exc:
+            raise PipelineError(
+                f"the start-of-generation marker {start_marker!r} is not reserved by the tokenizer; build it "
+                f"with the marker among its specials ({exc})"
+            ) from None
+        self.tokenizer = tokenizer
+        self.source = source
+        self.objectives = tuple(objectives)
+        self.arms = tuple(arms)
+        self.packer = packer
+        self.seed = int(seed)
+        self.shard = shard
+        self.split = split
+        self.start_marker = start_marker
+        self.max_redraws = max_redraws
+        self.max_consecutive_skips = max_consecutive_skips
+        # crc32, not hash(): the split must map to the same seed in every process
+        self.rng = np.random.default_rng([self.seed, shard.index, shard.count, zlib.crc32(split.encode())])
+        self.ctx = ObjectiveContext(tokenizer=tokenizer, rng=self.rng, start_id=start_id)
+        self.stats = PipelineStats(len(self.arms))
+        self.set_mixture(mixture)
+        # position in the stream
+        self._epoch = 0
+        self._docs_in_epoch = 0  # documents taken from this epoch's iterator (resume skips exactly these)
+        self._examples_in_epoch = 0
+        self._iter: Iterator[Any] | None = None
+        self._tokens: np.ndarray = _NO_TOKENS  # unused tokens of the current document
+        self._doc_index = -1
+        self._doc_used = False
+        self._consecutive_skips = 0
+
+    # -- construction from a config ---------------------------------------------------------------------
+    @classmethod
+    def from_config(
+        cls,
+        cfg: Any,
+        registry: Any = None,
+        split: str = "train",
+        shard: Shard = WHOLE_SPLIT,
+        *,
+        mixture: np.ndarray | Sequence[float] | None = None,
+    ) -> Pipeline:
+        """Build every component a resolved pipeline config names (see ``birdie_core.config``).
+
+        ``mixture`` defaults to the configured agent's initial mixture.
+        """
+        if registry is None:
+            from birdie_core.registry import default_registry
+
+            registry = default_registry()
+        obj_cfgs = tuple(cfg.objectives)
+        if not obj_cfgs:
+            raise PipelineError("the configuration lists no objectives")
+        entries = [registry.resolve("objective", c.name) for c in obj_cfgs]
+        objectives = [e.obj(c) for e, c in zip(entries, obj_cfgs)]
+        arms = [Arm(k, e.qualified_name) for k, e in zip(_arm_keys(obj_cfgs), entries)]
+        start = cfg.start_generating_paradigm
+        specials = list(dict.fromkeys([start, *(s for o in objectives for s in o.special_tokens())]))
+        tokenizer = registry.resolve("tokenizer", cfg.tokenizer.name).obj(cfg.tokenizer, specials)
+        src_cfg = getattr(cfg.data, split, None)
+        if src_cfg is None:
+            raise PipelineError(f"no {split!r} source is configured (data.{split})")
+        source = registry.resolve("source", src_cfg.name).obj(src_cfg)
+        packer_cls = registry.resolve("packer", cfg.packer.name).obj
+        packer = packer_cls(cfg.packer, cfg.batch_size, cfg.sequence_length, len(arms))
+        if mixture is None:
+            mixture = initial_mixture(cfg, arms, registry)
+        return cls(tokenizer, source, objectives, arms, packer, mixture, cfg.seed, start, shard, split=split)
+
+    # -- the mixture ------------------------------------------------------------------------------------
+    @property
+    def mixture(self) -> np.ndarray:
+        return self._mixture.copy()
+
+    def set_mixture(self, p: np.ndarray | Sequence[float]) -> None:
+        """Use mixture ``p`` (one weight per arm, normalised here) for every arm drawn from now on."""
+        try:
+            m = normalise(p)
+        except ValueError as exc:
+            raise PipelineError(f"invalid mixture: {exc}") from None
+        if m.shape != (len(self.arms),):
+            raise PipelineError(f"the mixture has {m.size} entries for {len(self.arms)} arms")
+        self._mixture = m
+        self._cdf = np.cumsum(m)
+
+    # -- producing batches ------------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[PackedBatch]:
+        while True:
+            yield self.next_batch()
+
+    def next_batch(self) -> PackedBatch:
+        """The next packed batch of the stream."""
+        packer = self.packer
+        full = packer.sequence_length
+        while not packer.ready():
+            if self._tokens.shape[0] == 0:
+                self._read_document()
+                continue
+            budget = packer.budget()
+            failed = self._add_example(budget)
+            if failed is None:
+                continue
+            if budget < full and self._fits_empty_row(failed, full):
+                break  # the open rows are too full for this text: emit, retry it in a fresh batch
+            self._drop_tokens()
+        return self._emit()
+
+    def _draw(self, cdf: np.ndarray) -> int:
+        total = cdf[-1]
+        if total <= 0:
+            return -1
+        arm = int(np.searchsorted(cdf, self.rng.random() * total, side="right"))
+        return min(arm, cdf.shape[0] - 1)
+
+    def _add_example(self, budget: int) -> list[int] | None:
+        """Add one example from the current tokens; None on success, else the arms that failed."""
+        cdf, weights, failed = self._cdf, self._mixture, []
+        for _ in range(self.max_redraws + 1):
+            arm = self._draw(cdf)
+            if arm < 0:
+                break
+            example, rest = self.objectives[arm].build(self._tokens, budget, self.ctx)
+            if example is not None:
+                self._accept(arm, example, rest, budget)
+                return None
+            failed.append(arm)
+            weights = weights.copy()
+            weights[arm] = 0.0  # renormalise over the arms not tried yet
+            cdf = np.cumsum(weights)
+        return failed
+
+    def _fits_empty_row(self, arms: list[int], full: int) -> bool:
+        """Whether one of ``arms`` could use the current tokens with a whole row (a probe; draws RNG)."""
+        return any(self.objectives[a].build(self._tokens, full, self.ctx)[0] is not None for a in arms)
+
+    def _accept(self, arm: int, example: Example, rest: np.ndarray, budget: int) -> None:
+        used = self._tokens.shape[0] - rest.shape[0]
+        if example.length > budget or used <= 0:
+            what = (
+                f"an example of length {example.length}" if used > 0 else "an example from no document token"
+            )
+            raise PipelineError(
+                f"objective {self.arms[arm].objective} (arm {self.arms[arm].key!r}) made {what} for a budget "
+                f"of {budget} (document {self._doc_index}); this is a bug in the objective"
+            )
+        self.packer.add(example, arm)
+        self._tokens = rest
+        self._doc_used = True
+        self._examples_in_epoch += 1
+        self._consecutive_skips = 0
+        self.stats.examples[arm] += 1
+        self.stats.consumed[arm] += used
+
+    def _drop_tokens(self) -> None:
+        stats = self.stats
+        if self._doc_used:
+            stats.tail_tokens_dropped += int(self._tokens.shape[0])
+        else:
+            stats.documents_skipped += 1
+            if len(stats.skipped_indices) < stats.MAX_SKIPPED_INDICES:
+                stats.skipped_indices.append(self._doc_index)
+            self._consecutive_skips += 1
+            if self._consecutive_skips >= self.max_consecutive_skips:
+                raise PipelineError(
+                    f"{self._consecutive_skips} documents in a row were too short for every objective at "
+                    f"sequence length {self.packer.sequence_length} (last: document {self._doc_index}); "
+                    "check the source and the objectives' length settings"
+                )
+        self._tokens = _NO_TOKENS
+
+    def _read_document(self) -> None:
+        """Load the next document's tokens, rolling over to the next epoch when the source runs dry."""
+        while True:
+            if self._iter is None:
+                it = iter(self.source.documents(self.shard, self._epoch))
+                # resuming: skip exactly the documents already taken from this epoch
+                self._iter = itertools.islice(it, self._docs_in_epoch, None) if self._docs_in_epoch else it
+            doc = next(self._iter, None)
+            if doc is None:
+                self._end_epoch()
+                continue
+            self._docs_in_epoch += 1
+            self.stats.documents_read += 1
+            self._doc_index, self._doc_used = int(doc.index), False
+            self._tokens = np.asarray(self.tokenizer.encode(doc.text), dtype=TOKEN_DTYPE)
+            if self._tokens.shape[0]:
+                return
+            self._drop_tokens()  # an empty document: counted as skipped
+
+    def _end_epoch(self) -> None:
+        where = f"{self.split!r} source {type(self.source).__name__} (shard {self.shard.index}/{self.shard.count})"
+        if self._docs_in_epoch == 0:
+            raise PipelineError(
+                f"the {where} yielded no documents in epoch {self._epoch}; check its path/split, and that "
+                "there are at least as many documents as shards"
+            )
+        if self._examples_in_epoch == 0:
+            raise PipelineError(
+                f"none of the {self._docs_in_epoch} documents of the {where} in epoch {self._epoch} could make "
+                f"an example: all are too short for every objective at sequence length "
+                f"{self.packer.sequence_length} (skipped e.g. {self.stats.skipped_indices})"
+            )
+        self._epoch += 1
+        self._docs_in_epoch = self._examples_in_epoch = 0
+        self._iter = None
+        self.stats.epochs_completed += 1
+
+    def _emit(self) -> PackedBatch:
+        batch = self.packer.pop()
+        self.stats.batches += 1
+        self.stats.batch_positions += int(batch.input_ids.size)
+        self.stats.positions += batch.arm_positions
+        return batch
+
+    # -- resume -----------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue the exact stream: RNG, source position, leftover tokens, packer."""
+        return {
+            "version": _STATE_VERSION,
+            "shard": (self.shard.index, self.shard.count),
+            "rng": copy.deepcopy(self.rng.bit_generator.state),
+            "epoch": self._epoch,
+            "docs_in_epoch": self._docs_in_epoch,
+            "examples_in_epoch": self._examples_in_epoch,
+            "tokens": self._tokens.copy(),
+            "doc_index": self._doc_index,
+            "doc_used": self._doc_used,
+            "consecutive_skips": self._consecutive_skips,
+            "mixture": self._mixture.copy(),
+            "packer": self.packer.state_dict(),
+            "stats": self.stats.to_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("version") != _STATE_VERSION:
+            raise PipelineError(f"unknown pipeline state version {state.get('version')!r}")
+        if tuple(state["shard"]) != (self.shard.index, self.shard.count):
+            raise PipelineError(
+                f"the state was saved by shard {tuple(state['shard'])}, this pipeline reads shard "
+                f"{(self.shard.index, self.shard.count)}"
+            )
+        self.rng.bit_generator.state = copy.deepcopy(state["rng"])
+        self._epoch = int(state["epoch"])
+        self._docs_in_epoch = int(state["docs_in_epoch"])
+        self._examples_in_epoch = int(state["examples_in_epoch"])
+        self._tokens = np.array(state["tokens"], dtype=TOKEN_DTYPE)
+        self._doc_index = int(state["doc_index"])
+        self._doc_used = bool(state["doc_used"])
+        self._consecutive_skips = int(state["consecutive_skips"])
+        self.set_mixture(state["mixture"])
+        self.packer.load_state_dict(state["packer"])
+        self.stats = PipelineStats.from_dict(state["stats"])
+        self.close()  # the source is re-opened lazily, skipping the documents already read
+
+    def close(self) -> None:
+        """Release the source iterator (a generator's ``finally`` blocks run now)."""
+        it, self._iter = self._iter, None
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
+
+    # -- inspection ---------------------------------------------------------------------------------------
+    def sample_examples(self, per_arm: int = 2, max_documents: int = 200) -> list[PreviewItem]:
+        """A few examples per arm from the first documents, each from its own document, for a preview.
+
+        Uses its own RNG and source iterator, so the stream is not disturbed.
+        """
+        rng = np.random.default_rng([self.seed, self.shard.index, self.shard.count, 1 << 20])
+        ctx = ObjectiveContext(tokenizer=self.tokenizer, rng=rng, start_id=self.ctx.start_id)
+        budget = self.packer.sequence_length
+        items: list[PreviewItem] = []
+        for arm, objective in zip(self.arms, self.objectives):
+            found = 0
+            docs = self.source.documents(self.shard, 0)
+            for doc in itertools.islice(docs, max_documents):
+                tokens = np.asarray(self.tokenizer.encode(doc.text), dtype=TOKEN_DTYPE)
+                example, _ = objective.build(tokens, budget, ctx)
+                if example is None:
+                    continue
+                items.append(PreviewItem.of(arm, example, doc.index, self.tokenizer))
+                found += 1
+                if found >= per_arm:
+                    break
+            getattr(docs, "close", lambda: None)()
+        return items
+
+
+@dataclass(frozen=True)
+class PreviewItem:
+    """One example shown by a preview, its prefix and target decoded separately."""
+
+    arm: str
+    objective: str
+    document: int
+    prefix: str
+    target: str
+    prefix_ids: np.ndarray
+    target_ids: np.ndarray
+    consumed: int
+    length: int
+
+    @classmethod
+    def of(cls, arm: Arm, example: Example, document: int, tokenizer: Tokenizer) -> PreviewItem:
+        return cls(
+            arm=arm.key,
+            objective=arm.objective,
+            document=document,
+            prefix=tokenizer.decode(example.prefix),
+            target=tokenizer.decode(example.target),
+            prefix_ids=example.prefix,
+            target_ids=example.target,
+            consumed=example.consumed,
+            length=example.length,
+        )
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What ``birdie preview`` shows: examples per arm, and one real batch with its packing efficiency."""
+
+    items: list[PreviewItem]
+    batch: PackedBatch
+    efficiency: float
+    stats: PipelineStats
+
+
+def preview(
+    cfg: Any, registry: Any = None, per_objective: int = 2, *, split: str = "train", max_documents: int = 200
+) -> Preview:
+    """Examples of every objective in ``cfg`` (decoded) and the first batch of its training stream."""
+    pipeline = Pipeline.from_config(cfg, registry, split=split)
+    try:
+        items = pipeline.sample_examples(per_objective, max_documents)
+        batch = pipeline.next_batch()
+    finally:
+        pipeline.close()
+    return Preview(items=items, batch=batch, efficiency=batch.efficiency, stats=pipeline.stats)
+
+
+def initial_mixture(cfg: Any, arms: Sequence[Arm], registry: Any) -> np.ndarray:
+    """The configured agent's first mixture, given each objective's ``prob`` (unnormalised)."""
+    probs = np.array([c.prob for c in cfg.objectives], dtype=np.float64)
+    agent_cfg = cfg.curriculum.agent
+    agent_cls = registry.resolve("agent", agent_cfg.name).obj
+    return normalise(agent_cls(agent_cfg, arms, probs, seed=cfg.seed).initial_mixture())
+
+
+def _arm_keys(obj_cfgs: Sequence[Any]) -> list[str]:
+    """Each objective entry's ``id``; entries without one get their bare name (numbered when repeated)."""
+    explicit = [c.id for c in obj_cfgs if getattr(c, "id", None)]
+    dupes = sorted({k for k in explicit if explicit.count(k) > 1})
+    if dupes:
+        raise PipelineError(f"objective ids must be unique; repeated: {dupes}")
+    keys: list[str] = []
+    taken = set(explicit)
+    for c in obj_cfgs:
+        key = getattr(c, "id", None)
+        if not key:
+            base = c.name.rpartition(".")[2]
+            key = base
+            for n in itertools.count(2):
+                if key not in taken:
+                    break
+                key = f"{base}_{n}"
+        taken.add(key)
+        keys.append(key)
+    return keys

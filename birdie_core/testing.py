@@ -1,0 +1,589 @@
+"""Testing aids for Birdie and its plugins: conformance suites, a batch-contract checker, an in-memory source.
+
+Every objective, packer and agent — first-party or third-party — should pass the same contract. Subclass a
+suite in a pytest module and say what to test::
+
+    from birdie_core.testing import ObjectiveConformance
+
+    class TestMyObjective(ObjectiveConformance):
+        objective = MyObjective(MyObjective.Config(name="mine", paradigm="[M]"))
+
+The suites' names do not start with ``Test``, so pytest collects them only through such subclasses. Each
+suite documents the class attributes and methods a subclass may override (documents, tokenizer, budgets).
+Needs ``pytest`` and ``hypothesis`` (the ``test`` extra of birdie-core).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import pickle
+from collections.abc import Iterator, Sequence
+from functools import cached_property
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from birdie_core.builtins.packers import BestFitPacker
+from birdie_core.builtins.tokenizers import ByteTokenizer
+from birdie_core.interfaces import (
+    IGNORE_INDEX,
+    PAD_ID,
+    TOKEN_DTYPE,
+    Agent,
+    AgentConfig,
+    Arm,
+    Document,
+    Example,
+    Objective,
+    ObjectiveContext,
+    PackedBatch,
+    Packer,
+    PackerConfig,
+    Shard,
+    SourceConfig,
+    Tokenizer,
+)
+
+__all__ = [
+    "SAMPLE_DOCUMENTS",
+    "AgentConformance",
+    "InMemorySource",
+    "ObjectiveConformance",
+    "PackerConformance",
+    "assert_batch_contract",
+    "batch_segments",
+]
+
+#: conformance suites are subclassed many times: hypothesis must not object to a different ``self``
+SUITE_SETTINGS = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.differing_executors, HealthCheck.too_slow],
+)
+
+
+def _sample_documents() -> tuple[str, ...]:
+    """Real English of varied length (the standard library's pydoc topics) plus edge cases."""
+    from pydoc_data.topics import topics
+
+    chosen = [topics[k] for k in sorted(topics) if len(topics[k]) < 6000][:12]
+    return ("", "a", "hé ✓", "two words", *chosen)
+
+
+SAMPLE_DOCUMENTS: tuple[str, ...] = _sample_documents()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------------------
+
+
+class InMemorySource:
+    """A source over a list of strings: document ``i`` is ``texts[i]``. For tests and notebooks."""
+
+    class Config(SourceConfig):
+        texts: tuple[str, ...] = ()
+
+    def __init__(self, config: Any = None, texts: Sequence[str] | None = None):
+        self.config = config
+        self.texts = tuple(texts if texts is not None else getattr(config, "texts", ()))
+
+    def documents(self, shard: Shard, epoch: int) -> Iterator[Document]:
+        for i in range(shard.index, len(self.texts), shard.count):
+            yield Document(i, self.texts[i], f"memory[{i}]")
+
+
+def batch_segments(batch: PackedBatch) -> list[tuple[int, int, int, int]]:
+    """``(row, start, end, segment)`` of every packed example, in row order."""
+    out = []
+    for row, seg in enumerate(batch.segment_ids):
+        ids = np.flatnonzero(np.diff(seg, prepend=0, append=0)) if seg.any() else np.zeros(0, np.int64)
+        for start, end in itertools.pairwise(ids):
+            if seg[start] != 0:
+                out.append((row, int(start), int(end), int(seg[start])))
+    return out
+
+
+def assert_batch_contract(batch: PackedBatch, num_arms: int | None = None) -> None:
+    """Assert the batch contract (DESIGN §5) on every row of ``batch``; vectorised, so cheap to call often.
+
+    Padding is at the end of a row and neutral; segments are numbered 1, 2, … in order; positions restart
+    at 0 per segment; each segment is a bidirectional prefix (attention 1) followed by causal positions;
+    labels are -100 on all prefix positions but the last, and every other position of a segment carries the
+    next token of the segment as its label.
+    """
+    arrays = [getattr(batch, k) for k in PackedBatch.TENSOR_KEYS]
+    shape = batch.input_ids.shape
+    assert len(shape) == 2, f"a batch is 2-d, got shape {shape}"
+    for k, a in zip(PackedBatch.TENSOR_KEYS, arrays):
+        assert a.shape == shape, f"{k} has shape {a.shape}, input_ids {shape}"
+        assert np.issubdtype(a.dtype, np.integer), f"{k} has dtype {a.dtype}"
+    inp, lab, att, seg, pos = (a.astype(np.int64) for a in arrays)
+    valid = seg != 0
+    assert np.all(seg >= 0)
+    assert np.all(inp[~valid] == PAD_ID), "padding input must be the pad id"
+    assert np.all(lab[~valid] == IGNORE_INDEX), "padding label must be -100"
+    assert np.all(att[~valid] == 0) and np.all(pos[~valid] == 0), "padding attention/position must be 0"
+    assert np.all(np.isin(att, (0, 1))), "attention_mask holds 0 and 1 only"
+    assert np.all(np.diff(valid.astype(np.int8), axis=1) <= 0), "padding must be at the end of a row"
+    assert np.all(inp[valid] != PAD_ID), "the pad id must not appear inside a segment"
+    # segments: 1, 2, 3 … each one contiguous run
+    prev = np.concatenate([np.zeros((shape[0], 1), np.int64), seg[:, :-1]], axis=1)
+    step = (seg - prev)[valid]
+    assert np.all((step == 0) | (step == 1)), "segment ids must count up by one, run by run"
+    starts = valid & (seg != prev)
+    # positions restart at each segment and count up inside it
+    prev_pos = np.concatenate([np.full((shape[0], 1), -1, np.int64), pos[:, :-1]], axis=1)
+    assert np.all(pos[starts] == 0), "position_ids must restart at 0 for each segment"
+    assert np.all(pos[valid & ~starts] == prev_pos[valid & ~starts] + 1), "position_ids must count up"
+    # attention: a non-empty prefix of 1s, then 0s, within each segment
+    assert np.all(att[starts] == 1), "each segment starts with a bidirectional prefix"
+    prev_att = np.concatenate([np.zeros((shape[0], 1), np.int64), att[:, :-1]], axis=1)
+    assert not np.any(valid & ~starts & (att == 1) & (prev_att == 0)), "prefix positions must come first"
+    # labels: ignored exactly on the prefix positions that are not the last of the prefix
+    nxt_same = np.zeros(shape, bool)
+    nxt_same[:, :-1] = valid[:, :-1] & (seg[:, 1:] == seg[:, :-1])
+    nxt_att = np.zeros(shape, np.int64)
+    nxt_att[:, :-1] = att[:, 1:]
+    ignored = valid & (att == 1) & nxt_same & (nxt_att == 1)
+    assert np.all(lab[ignored] == IGNORE_INDEX), "prefix positions (but the last) carry no label"
+    labelled = valid & ~ignored
+    assert np.all(lab[labelled] != IGNORE_INDEX), (
+        "the last prefix position and every target position need a label"
+    )
+    nxt_inp = np.zeros(shape, np.int64)
+    nxt_inp[:, :-1] = inp[:, 1:]
+    aligned = labelled & nxt_same
+    assert np.array_equal(lab[aligned], nxt_inp[aligned]), (
+        "label_ids[t] must be input_ids[t + 1] in a segment"
+    )
+    # metadata beside the batch
+    n_segments = seg.max(axis=1)
+    arms = np.asarray(batch.segment_arms)
+    assert arms.ndim == 2 and arms.shape[0] == shape[0], f"segment_arms has shape {arms.shape}"
+    assert arms.shape[1] >= max(1, int(n_segments.max(initial=0)))
+    cols = np.arange(arms.shape[1])[None, :]
+    used = cols < n_segments[:, None]
+    assert np.all(arms[~used] == -1), "segment_arms is -1 where there is no segment"
+    assert np.all(arms[used] >= 0), "every segment has an arm"
+    positions = np.asarray(batch.arm_positions)
+    assert positions.sum() == valid.sum(), "arm_positions must add up to the non-pad positions"
+    if num_arms is not None:
+        assert np.all(arms[used] < num_arms)
+        assert positions.shape == (num_arms,)
+        per_arm = np.bincount(arms[used].ravel(), minlength=num_arms)[:num_arms]
+        assert np.all((per_arm > 0) == (positions > 0)), "arm_positions must match segment_arms"
+
+
+def _assert_segment_is(batch: PackedBatch, row: int, start: int, end: int, example: Example) -> None:
+    p = example.prefix.shape[0]
+    want_input = np.concatenate([example.prefix, example.target[:-1]])
+    assert end - start == example.length, "the segment has the example's length"
+    assert np.array_equal(batch.input_ids[row, start:end], want_input), "input = prefix + target[:-1]"
+    assert np.array_equal(batch.label_ids[row, start + p - 1 : end], example.target), "labels = target"
+    assert np.all(batch.label_ids[row, start : start + p - 1] == IGNORE_INDEX)
+    assert np.all(batch.attention_mask[row, start : start + p] == 1)
+    assert np.all(batch.attention_mask[row, start + p : end] == 0)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Objectives
+# ---------------------------------------------------------------------------------------------------------
+
+
+class ObjectiveConformance:
+    """The objective contract. Set ``objective`` (an instance) or override :meth:`make_objective`.
+
+    Override to fit your objective: ``documents`` (texts the tokenizer understands; include some long
+    enough for your objective at ``sequence_length``), :meth:`make_tokenizer`, ``budgets``,
+    :meth:`leak_check_tokens` (a document of distinct tokens; return None to skip the leak check).
+    """
+
+    objective: ClassVar[Objective | None] = None
+    start_marker: ClassVar[str] = "<|start|>"
+    documents: ClassVar[Sequence[str]] = SAMPLE_DOCUMENTS
+    budgets: ClassVar[Sequence[int]] = (1, 2, 3, 4, 5, 8, 13, 32, 64, 100, 256, 512, 2048)
+    sequence_length: ClassVar[int] = 256
+    seeds: ClassVar[Sequence[int]] = (0, 1, 2)
+
+    # -- what a subclass may override ---------------------------------------------------------------------
+    def make_objective(self) -> Objective:
+        if self.objective is None:
+            raise NotImplementedError(
+                "set `objective = MyObjective(MyObjective.Config(...))` on the subclass"
+            )
+        return copy.deepcopy(self.objective)
+
+    def make_tokenizer(self, specials: Sequence[str]) -> Tokenizer:
+        return ByteTokenizer(None, specials)
+
+    def leak_check_tokens(self, tokenizer: Tokenizer) -> np.ndarray | None:
+        """A document of distinct ordinary tokens, so a copied target span is unambiguous."""
+        ids = np.arange(1, min(tokenizer.vocab_size, 1 << 20), dtype=np.int64)
+        ids = ids[~np.asarray(tokenizer.is_special(ids), dtype=bool)]
+        if ids.size < 16:
+            return None
+        return np.random.default_rng(0).permutation(ids)[:512].astype(TOKEN_DTYPE)
+
+    # -- fixtures -----------------------------------------------------------------------------------------
+    @cached_property
+    def _objective(self) -> Objective:
+        return self.make_objective()
+
+    @cached_property
+    def _tokenizer(self) -> Tokenizer:
+        specials = [self.start_marker, *self._objective.special_tokens()]
+        return self.make_tokenizer(list(dict.fromkeys(specials)))
+
+    @cached_property
+    def _tokens(self) -> list[np.ndarray]:
+        return [np.asarray(self._tokenizer.encode(d), dtype=TOKEN_DTYPE) for d in self.documents]
+
+    def _ctx(self, seed: int) -> ObjectiveContext:
+        tok = self._tokenizer
+        return ObjectiveContext(
+            tokenizer=tok, rng=np.random.default_rng(seed), start_id=tok.special_id(self.start_marker)
+        )
+
+    def _check(self, tokens: np.ndarray, budget: int, example: Example | None, rest: np.ndarray) -> None:
+        """Everything one ``build`` result must satisfy."""
+        assert isinstance(rest, np.ndarray) and rest.ndim == 1
+        if example is None:
+            assert np.array_equal(rest, tokens), "returning None must hand back the input unchanged"
+            return
+        assert isinstance(example, Example)
+        for part in (example.prefix, example.target):
+            assert isinstance(part, np.ndarray) and part.ndim == 1 and part.dtype == TOKEN_DTYPE
+            assert part.shape[0] >= 1, "prefix and target must not be empty"
+            assert np.all(part > PAD_ID) and np.all(part < self._tokenizer.vocab_size), (
+                "ids must be valid, not pad"
+            )
+        start_id = self._tokenizer.special_id(self.start_marker)
+        assert example.prefix[-1] == start_id, "the prefix ends with the start-of-generation marker"
+        assert example.length <= budget, f"example of length {example.length} exceeds the budget {budget}"
+        assert rest.shape[0] < tokens.shape[0], "an example must consume at least one document token"
+        assert np.array_equal(rest, tokens[tokens.shape[0] - rest.shape[0] :]), (
+            "rest must be a suffix of the input"
+        )
+        assert example.consumed == tokens.shape[0] - rest.shape[0], "consumed == len(tokens) - len(rest)"
+
+    # -- the contract -------------------------------------------------------------------------------------
+    def test_examples_respect_budget_and_return_rest(self) -> None:
+        made = 0
+        for tokens in self._tokens:
+            for budget in self.budgets:
+                example, rest = self._objective.build(tokens, budget, self._ctx(budget))
+                self._check(tokens, budget, example, rest)
+                made += example is not None
+        assert made > 0, "no sample document made a single example: give the suite longer `documents`"
+
+    @SUITE_SETTINGS
+    @given(data=st.data(), budget=st.integers(1, 1024), seed=st.integers(0, 2**32 - 1))
+    def test_any_slice_any_budget(self, data: st.DataObject, budget: int, seed: int) -> None:
+        tokens = self._tokens[data.draw(st.integers(0, len(self._tokens) - 1))]
+        a = data.draw(st.integers(0, tokens.shape[0]))
+        b = data.draw(st.integers(a, tokens.shape[0]))
+        piece = tokens[a:b]
+        example, rest = self._objective.build(piece, budget, self._ctx(seed))
+        self._check(piece, budget, example, rest)
+
+    def test_deterministic_under_a_seed(self) -> None:
+        for seed in self.seeds:
+            for tokens in self._tokens:
+                one = self._objective.build(tokens, self.sequence_length, self._ctx(seed))
+                two = self.make_objective().build(tokens, self.sequence_length, self._ctx(seed))
+                assert _same(one, two), "the same RNG state must give the same example"
+
+    def test_picklable(self) -> None:
+        clone = pickle.loads(pickle.dumps(self._objective))
+        for tokens in self._tokens:
+            one = self._objective.build(tokens, self.sequence_length, self._ctx(7))
+            two = clone.build(tokens, self.sequence_length, self._ctx(7))
+            assert _same(one, two), "a pickled objective must behave the same (worker processes rely on it)"
+
+    def test_consumes_a_document_to_the_end(self) -> None:
+        ctx = self._ctx(3)
+        for tokens in self._tokens:
+            rest, used = tokens, 0
+            for _ in range(tokens.shape[0] + 1):  # each example consumes >= 1 token: bounded
+                example, new_rest = self._objective.build(rest, self.sequence_length, ctx)
+                self._check(rest, self.sequence_length, example, new_rest)
+                if example is None:
+                    break
+                used += example.consumed
+                rest = new_rest
+            assert used + rest.shape[0] == tokens.shape[0]
+
+    def test_labels_aligned_once_packed(self) -> None:
+        ctx = self._ctx(11)
+        # arm = example number, so segment_arms names the example each segment came from
+        examples: list[Example] = []
+        packer = BestFitPacker(BestFitPacker.Config(name="best_fit"), 4, self.sequence_length, 100_000)
+        batches = []
+        for tokens in self._tokens:
+            rest = tokens
+            for _ in range(tokens.shape[0] + 1):
+                if packer.ready():
+                    batches.append((packer.pop(), list(examples)))
+                example, rest = self._objective.build(rest, packer.budget(), ctx)
+                if example is None:
+                    break
+                packer.add(example, len(examples))
+                examples.append(example)
+        batches.append((packer.pop(), list(examples)))
+        checked = 0
+        for batch, made in batches:
+            assert_batch_contract(batch, num_arms=100_000)
+            for row, start, end, seg in batch_segments(batch):
+                _assert_segment_is(batch, row, start, end, made[int(batch.segment_arms[row, seg - 1])])
+                checked += 1
+        assert checked == len(examples) > 0
+
+    def test_no_target_in_prefix(self) -> None:
+        obj = self._objective
+        if type(obj).copies_input:
+            pytest.skip(f"{type(obj).__name__} copies its input by design")
+        tokens = self.leak_check_tokens(self._tokenizer)
+        if tokens is None:
+            pytest.skip("the tokenizer has too few ordinary ids for a leak check; override leak_check_tokens")
+        checked = 0
+        for seed in self.seeds:
+            for n in (8, 32, 100, tokens.shape[0]):
+                example, _ = obj.build(tokens[:n], self.sequence_length, self._ctx(seed))
+                if example is None:
+                    continue
+                leaked = _shared_ngrams(example.target, example.prefix, self._tokenizer, 4)
+                assert not leaked, f"target spans appear in the prefix: {sorted(leaked)[:3]}"
+                checked += 1
+        assert checked > 0, "no example was made from the leak-check document"
+
+
+def _same(a: tuple[Example | None, np.ndarray], b: tuple[Example | None, np.ndarray]) -> bool:
+    (ea, ra), (eb, rb) = a, b
+    if (ea is None) != (eb is None) or not np.array_equal(ra, rb):
+        return False
+    return ea is None or (
+        np.array_equal(ea.prefix, eb.prefix)
+        and np.array_equal(ea.target, eb.target)
+        and ea.consumed == eb.consumed
+    )
+
+
+def _shared_ngrams(
+    target: np.ndarray, prefix: np.ndarray, tokenizer: Tokenizer, n: int
+) -> set[tuple[int, ...]]:
+    """n-grams of ordinary (non-special) target tokens that also occur in the prefix."""
+
+    def grams(a: np.ndarray) -> set[tuple[int, ...]]:
+        if a.shape[0] < n:
+            return set()
+        windows = np.lib.stride_tricks.sliding_window_view(a, n)
+        ordinary = ~np.lib.stride_tricks.sliding_window_view(
+            np.asarray(tokenizer.is_special(a), bool), n
+        ).any(1)
+        return {tuple(w) for w in windows[ordinary].tolist()}
+
+    return grams(target) & grams(prefix)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Packers
+# ---------------------------------------------------------------------------------------------------------
+
+
+class PackerConformance:
+    """The packer contract. Set ``packer_cls`` (and ``packer_config`` when its defaults do not do)."""
+
+    packer_cls: ClassVar[type[Packer] | None] = None
+    packer_config: ClassVar[PackerConfig | None] = None
+    num_arms: ClassVar[int] = 3
+
+    def make_packer(self, batch_size: int, sequence_length: int, num_arms: int | None = None) -> Packer:
+        if self.packer_cls is None:
+            raise NotImplementedError("set `packer_cls` on the subclass")
+        cfg = self.packer_config or self.packer_cls.Config(name=self.packer_cls.__name__)
+        return self.packer_cls(cfg, batch_size, sequence_length, num_arms or self.num_arms)
+
+    @staticmethod
+    def _example(uid: int, length: int, rng: np.random.Generator) -> Example:
+        """An example of ``length`` positions whose first token ``1000 + uid`` identifies it."""
+        p = int(rng.integers(1, length + 1))
+        t = length - p + 1
+        prefix = rng.integers(1, 1000, p).astype(TOKEN_DTYPE)
+        prefix[0] = 1000 + uid
+        return Example(
+            prefix, rng.integers(1, 1000, t).astype(TOKEN_DTYPE), consumed=int(rng.integers(0, 50))
+        )
+
+    def _feed(
+        self, packer: Packer, lengths: Sequence[int], seed: int
+    ) -> list[tuple[PackedBatch, list[Example]]]:
+        """Drive ``packer`` as the pipeline does; returns each batch with the examples it should hold."""
+        rng = np.random.default_rng(seed)
+        out, pending = [], []
+        for uid, want in enumerate(lengths):
+            if packer.ready():
+                out.append((packer.pop(), pending))
+                pending = []
+            budget = packer.budget()
+            assert 1 <= budget <= packer.sequence_length, f"budget {budget} with a batch that is not ready"
+            example = self._example(uid, min(want, budget), rng)
+            packer.add(example, uid % packer.num_arms)
+            pending.append(example)
+        out.append((packer.pop(), pending))
+        return out
+
+    def _verify(self, packer: Packer, batch: PackedBatch, examples: list[Example]) -> None:
+        b, L = packer.batch_size, packer.sequence_length
+        for k in PackedBatch.TENSOR_KEYS:
+            a = getattr(batch, k)
+            assert a.shape == (b, L) and a.dtype == np.int32, f"{k}: {a.shape} {a.dtype}"
+        assert_batch_contract(batch, num_arms=packer.num_arms)
+        by_uid = {int(e.prefix[0]) - 1000: e for e in examples}
+        seen = []
+        for row, start, end, seg in batch_segments(batch):
+            uid = int(batch.input_ids[row, start]) - 1000
+            assert uid in by_uid, "a segment that was never added (or an example split across rows)"
+            _assert_segment_is(batch, row, start, end, by_uid[uid])
+            assert batch.segment_arms[row, seg - 1] == uid % packer.num_arms
+            seen.append(uid)
+        assert sorted(seen) == sorted(by_uid), "every example added appears exactly once, whole"
+        arms = np.array([u % packer.num_arms for u in by_uid], dtype=np.int64)
+        lengths = np.array([e.length for e in by_uid.values()], dtype=np.int64)
+        consumed = np.array([e.consumed for e in by_uid.values()], dtype=np.int64)
+        np.testing.assert_array_equal(batch.arm_positions, np.bincount(arms, lengths, packer.num_arms))
+        np.testing.assert_array_equal(batch.arm_consumed, np.bincount(arms, consumed, packer.num_arms))
+
+    def test_fresh_packer(self) -> None:
+        packer = self.make_packer(3, 32)
+        assert packer.budget() == 32 and not packer.ready()
+        batch = packer.pop()
+        self._verify(packer, batch, [])
+        assert batch.efficiency == 0.0 and not batch.segment_ids.any()
+
+    @SUITE_SETTINGS
+    @given(
+        batch_size=st.integers(1, 4),
+        sequence_length=st.integers(1, 96),
+        lengths=st.lists(st.integers(1, 150), min_size=0, max_size=60),
+        seed=st.integers(0, 1000),
+    )
+    def test_random_streams_keep_the_contract(
+        self, batch_size: int, sequence_length: int, lengths: list[int], seed: int
+    ) -> None:
+        packer = self.make_packer(batch_size, sequence_length)
+        for batch, examples in self._feed(packer, lengths, seed):
+            self._verify(packer, batch, examples)
+            assert packer.budget() == sequence_length, "pop() starts an empty batch"
+
+    def test_an_example_of_exactly_the_budget_fits(self) -> None:
+        packer = self.make_packer(2, 40)
+        rng = np.random.default_rng(0)
+        examples = [self._example(0, 25, rng)]
+        packer.add(examples[0], 0)
+        examples.append(self._example(1, packer.budget(), rng))
+        packer.add(examples[1], 1)
+        self._verify(packer, packer.pop(), examples)
+
+    def test_state_round_trip(self) -> None:
+        lengths = np.random.default_rng(5).integers(1, 60, 40).tolist()
+        a = self.make_packer(3, 64)
+        self._feed_partial(a, lengths[:17], seed=1)
+        state = pickle.loads(pickle.dumps(a.state_dict()))
+        b = self.make_packer(3, 64)
+        b.load_state_dict(state)
+        rest_a = self._feed(a, lengths[17:], seed=2)
+        rest_b = self._feed(b, lengths[17:], seed=2)
+        assert len(rest_a) == len(rest_b)
+        for (x, _), (y, _) in zip(rest_a, rest_b):
+            for k in (*PackedBatch.TENSOR_KEYS, "segment_arms", "arm_positions", "arm_consumed"):
+                np.testing.assert_array_equal(getattr(x, k), getattr(y, k), err_msg=k)
+
+    def _feed_partial(self, packer: Packer, lengths: Sequence[int], seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        for uid, want in enumerate(lengths):
+            if packer.ready():
+                packer.pop()
+            packer.add(self._example(uid, min(want, packer.budget()), rng), uid % packer.num_arms)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Agents
+# ---------------------------------------------------------------------------------------------------------
+
+
+class AgentConformance:
+    """The agent contract. Set ``agent_cls`` (and ``agent_config`` when its defaults do not do).
+
+    The history is synthetic: four arms in three classes with falling, flat and noisy losses.
+    """
+
+    agent_cls: ClassVar[type[Agent] | None] = None
+    agent_config: ClassVar[AgentConfig | None] = None
+    arms: ClassVar[tuple[Arm, ...]] = (
+        Arm("a", "x.falling"),
+        Arm("b", "x.falling"),
+        Arm("c", "x.flat"),
+        Arm("d", "x.noise"),
+    )
+    initial: ClassVar[tuple[float, ...]] = (1.0, 1.0, 2.0, 1.0)
+    num_evaluations: ClassVar[int] = 6
+    steps_between: ClassVar[int] = 50
+    num_steps: ClassVar[int] = 300
+
+    def make_agent(self, seed: int = 0) -> Agent:
+        if self.agent_cls is None:
+            raise NotImplementedError("set `agent_cls` on the subclass")
+        cfg = self.agent_config or self.agent_cls.Config(name=self.agent_cls.__name__)
+        return self.agent_cls(cfg, self.arms, np.asarray(self.initial), seed=seed, num_steps=self.num_steps)
+
+    def history(self, seed: int = 0, scale: float = 1.0) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """``(step, losses, rewards)`` per evaluation; deterministic."""
+        rng = np.random.default_rng(seed)
+        out, prev = [], None
+        for i in range(self.num_evaluations):
+            losses = scale * np.array([4.0 - 0.3 * i, 4.5 - 0.2 * i, 3.0, 3.0 + rng.normal(0, 0.3)])
+            rewards = np.zeros(len(self.arms)) if prev is None else np.clip((prev - losses) / prev, -1, 1)
+            out.append(((i + 1) * self.steps_between, losses, rewards))
+            prev = losses
+        return out
+
+    def _decide(self, agent: Agent, step: int, losses: np.ndarray, rewards: np.ndarray) -> np.ndarray:
+        decision = agent.decide(step, losses.copy(), rewards.copy() if agent.needs_reward else None)
+        m = np.asarray(decision.mixture, dtype=np.float64)
+        assert decision.step == step
+        assert m.shape == (len(self.arms),), f"mixture shape {m.shape}"
+        assert np.all(np.isfinite(m)) and np.all(m >= 0) and abs(m.sum() - 1.0) < 1e-6, f"not a mixture: {m}"
+        return m
+
+    def test_initial_mixture_is_a_probability_vector(self) -> None:
+        m = self.make_agent().initial_mixture()
+        assert m.shape == (len(self.arms),) and np.all(m >= 0) and abs(m.sum() - 1.0) < 1e-6
+
+    def test_decisions_are_mixtures_and_deterministic(self) -> None:
+        a, b = self.make_agent(seed=3), self.make_agent(seed=3)
+        for step, losses, rewards in self.history():
+            np.testing.assert_array_equal(
+                self._decide(a, step, losses, rewards), self._decide(b, step, losses, rewards)
+            )
+
+    def test_state_round_trip_gives_the_same_next_decision(self) -> None:
+        history = self.history()
+        half = len(history) // 2
+        a = self.make_agent(seed=1)
+        for h in history[:half]:
+            self._decide(a, *h)
+        b = self.make_agent(seed=1)
+        b.load_state_dict(pickle.loads(pickle.dumps(a.state_dict())))
+        for h in history[half:]:
+            np.testing.assert_array_equal(self._decide(a, *h), self._decide(b, *h))
+
+    @pytest.mark.parametrize("scale", [1e-6, 1.0, 1e4])
+    def test_never_nan_for_extreme_losses(self, scale: float) -> None:
+        agent = self.make_agent()
+        for h in self.history(seed=2, scale=scale):
+            self._decide(agent, *h)
