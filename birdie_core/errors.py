@@ -28,6 +28,8 @@ class ConfigIssue:
         if self.line is not None:
             loc = f"{self.source or '<yaml>'}:{self.line}:{self.column or 1}"
             return f"{loc}: {where}: {self.message}"
+        if self.source:
+            return f"{self.source}: {where}: {self.message}"
         return f"{where}: {self.message}"
 
 
