@@ -1,0 +1,113 @@
+"""``deshuffling``: a slice of text with some of its characters (or tokens) permuted → the original."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from birdie_core.interfaces import TOKEN_DTYPE, Example, Objective, ObjectiveConfig, ObjectiveContext
+from birdie_objectives_text._common import check_length_allows, room
+
+__all__ = ["Deshuffling", "permute_fraction"]
+
+MIN_TOKENS = 4
+#: re-encoding attempts when shuffled characters tokenize longer than the budget allows
+MAX_FIT_ATTEMPTS = 6
+_REPLACEMENT = "\ufffd"
+
+
+def permute_fraction(values: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """A copy of ``values`` in which ``round(len * fraction)`` (at least 2) randomly chosen positions
+    exchange their values by a uniform random permutation; the other positions keep theirs."""
+    n = values.shape[0]
+    if n < 2:
+        return values.copy()
+    if fraction >= 1.0:
+        return rng.permutation(values)
+    m = min(max(round(n * fraction), 2), n)
+    chosen = rng.choice(n, m, replace=False)
+    out = values.copy()
+    out[chosen] = values[rng.permutation(chosen)]
+    return out
+
+
+def _shuffle_characters(text: str, fraction: float, rng: np.random.Generator) -> str:
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    return permute_fraction(codes, fraction, rng).tobytes().decode("utf-32-le", "surrogatepass")
+
+
+class Deshuffling(Objective):
+    """Input: a slice of the text with a ``fraction`` of its units permuted among themselves. Target: the
+    slice as it was (the document's own tokens).
+
+    ``unit: characters`` (default, as the original project does for text): the consumed tokens are decoded,
+    ``round(characters * fraction)`` characters are permuted, and the result is encoded again. A shuffled
+    text usually tokenizes into more tokens than the original; when input and target would then overflow
+    the budget, fewer document tokens are taken and the slice is shuffled again (both sides shrink
+    together, so the input is always a shuffle of exactly the target's text; at most 6 tries, then no
+    example). A slice is never cut inside a character: when its decoded text ends in a partial character and
+    the document goes on, up to three tokens are left for the next example.
+
+    ``unit: tokens`` (the paper's description): the same on token ids, so the input is a permutation of the
+    target and both have the same length.
+
+    Every token is paid for twice, so at most ``(budget - markers + 1) // 2`` tokens are consumed. Fewer than
+    4 usable tokens (or 2 characters) make no example.
+    """
+
+    copies_input = True  # the input holds the target's units, in another order
+    MIN_TOKENS: ClassVar[int] = MIN_TOKENS
+
+    class Config(ObjectiveConfig):
+        fraction: float = Field(
+            0.5, gt=0.0, le=1.0, description="Share of the units that are permuted (paper: 0.5 or 1.0)."
+        )
+        unit: Literal["characters", "tokens"] = Field(
+            "characters", description="What is shuffled: decoded characters (default) or token ids."
+        )
+
+        _length_allows = field_validator("length")(check_length_allows(MIN_TOKENS, "deshuffling"))
+
+    def build(
+        self, tokens: np.ndarray, budget: int, ctx: ObjectiveContext
+    ) -> tuple[Example | None, np.ndarray]:
+        limit = room(self, budget)
+        available = min(tokens.shape[0], limit // 2)
+        if available < MIN_TOKENS:
+            return None, tokens
+        n = max(MIN_TOKENS, self.draw_length(available, ctx))
+        fraction = self.config.fraction  # type: ignore[attr-defined]
+        if self.config.unit == "tokens":  # type: ignore[attr-defined]
+            span = tokens[:n]
+            return self.make_example(permute_fraction(span, fraction, ctx.rng), span, ctx, n), tokens[n:]
+        return self._build_characters(tokens, n, limit, fraction, ctx)
+
+    def _build_characters(
+        self, tokens: np.ndarray, n: int, limit: int, fraction: float, ctx: ObjectiveContext
+    ) -> tuple[Example | None, np.ndarray]:
+        tok = ctx.tokenizer
+        for _ in range(MAX_FIT_ATTEMPTS):
+            if n < MIN_TOKENS:
+                break
+            text = tok.decode(tokens[:n])
+            if text.endswith(_REPLACEMENT) and n < tokens.shape[0]:
+                n, text = _whole_characters(tokens, n, text, tok.decode)
+            if len(text) < 2:
+                break
+            shuffled = np.asarray(tok.encode(_shuffle_characters(text, fraction, ctx.rng)), dtype=TOKEN_DTYPE)
+            if 1 <= shuffled.shape[0] and shuffled.shape[0] + n <= limit:
+                return self.make_example(shuffled, tokens[:n], ctx, consumed=n), tokens[n:]
+            # too long once re-encoded: take fewer document tokens, in proportion to the overflow
+            n = min(n - 1, n * limit // (shuffled.shape[0] + n))
+        return None, tokens
+
+
+def _whole_characters(tokens: np.ndarray, n: int, text: str, decode) -> tuple[int, str]:
+    """Step back up to three tokens so the slice does not end inside a multi-token character."""
+    for m in range(n - 1, max(n - 4, MIN_TOKENS - 1), -1):
+        shorter = decode(tokens[:m])
+        if not shorter.endswith(_REPLACEMENT):
+            return m, shorter
+    return n, text

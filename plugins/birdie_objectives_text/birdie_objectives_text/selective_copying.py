@@ -1,0 +1,226 @@
+"""``selective_copying``: copy the span(s) of a context that lie between given delimiters."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field, ValidationInfo, field_validator
+
+from birdie_core.interfaces import TOKEN_DTYPE, Example, Objective, ObjectiveConfig, ObjectiveContext
+from birdie_objectives_text._common import IntRange, MarkerName, room
+
+__all__ = ["SelectiveCopying", "find_answer"]
+
+_MARKER_FIELDS = ("copy_marker", "start_marker", "end_marker", "context_marker", "done_marker")
+
+
+class SelectiveCopying(Objective):
+    """Input: one query per span plus the context; target: the spans, in the order of the queries.
+
+    Layout (``[X]`` are reserved marker ids, the rest document tokens)::
+
+        input   [COPY] [START] <start delimiter> [END] <end delimiter>   (once per span)
+                [CONTEXT] <context>                                       (before or after the queries)
+        target  <span 1> [DONE] <span 2> [DONE] …                         (one block per query, same order)
+
+    Example: context ``A B C D E F``, span ``D E``, start delimiter ``B C``, end delimiter ``F`` → input
+    ``[COPY] [START] B C [END] F [CONTEXT] A B C D E F``, target ``D E [DONE]``. The queries come in a
+    random order (not the order of the spans in the context); with probability ``instruction_at_end`` they
+    follow the context instead of preceding it.
+
+    **Every query is answerable, with exactly one answer.** A reader finds the span as: start right after
+    the only occurrence of the start delimiter in the context, stop right before the first occurrence of the
+    end delimiter that begins at or after that point. The objective makes this true by construction:
+
+    1. the context (``length`` tokens, drawn and capped at the document and the budget) is fixed **before**
+       any span is chosen, with room reserved for the longest queries and answers, so it is never cut after
+       a span was picked (the original project's bug, which left a third of its queries unanswerable);
+    2. a span of ``span_length`` tokens is placed at random with at least ``delimiter_length[0]`` context
+       tokens before and after it, not overlapping a span already chosen;
+    3. the start delimiter (the tokens just before the span, drawn from ``delimiter_length``) is grown to
+       the left, up to ``delimiter_length[1]`` tokens, until it occurs exactly once in the context;
+    4. the end delimiter (the tokens just after the span) is grown to the right, up to the same maximum,
+       until it occurs nowhere in the context between the span's start and its end;
+    5. when either cannot be made to identify the span, another position is tried (``max_attempts`` per
+       span); spans that find no position are dropped, and with fewer than ``spans[0]`` spans left there is
+       no example (a repetitive text such as whitespace has no unique delimiters).
+
+    ``spans``, ``span_length`` and ``delimiter_length`` are hard limits; when the budget or the document
+    is too small for the drawn spans, they are first shortened to ``span_length[0]``, then fewer are asked
+    for, never fewer than ``spans[0]``.
+    """
+
+    copies_input = True  # the answer is in the context by design
+
+    class Config(ObjectiveConfig):
+        spans: IntRange = Field((1, 4), description="[min, max] spans to copy per example (paper: 1..4).")
+        span_length: IntRange = Field((4, 32), description="[min, max] tokens per span (paper: 4..32).")
+        delimiter_length: IntRange = Field(
+            (1, 8),
+            description="[min, max] tokens of each delimiter (paper: 1..8); grown up to max to be unique.",
+        )
+        instruction_at_end: float = Field(
+            0.5,
+            ge=0.0,
+            le=1.0,
+            description="Probability that the queries follow the context instead of preceding it.",
+        )
+        max_attempts: int = Field(8, ge=1, description="Positions tried per span before it is dropped.")
+        copy_marker: MarkerName = Field("[COPY]", description="Marker opening each query.")
+        start_marker: MarkerName = Field("[START]", description="Marker before the start delimiter.")
+        end_marker: MarkerName = Field("[END]", description="Marker before the end delimiter.")
+        context_marker: MarkerName = Field("[CONTEXT]", description="Marker before the context.")
+        done_marker: MarkerName = Field("[DONE]", description="Marker closing each answer in the target.")
+
+        @field_validator("span_length")
+        @classmethod
+        def _span_within_length(cls, value: tuple[int, int], info: ValidationInfo) -> tuple[int, int]:
+            length = info.data.get("length")
+            if length is not None and value[0] + 2 > length[1]:
+                raise ValueError(
+                    f"span_length min {value[0]} plus a delimiter on each side does not fit in a context of at "
+                    f"most {length[1]} tokens (length)"
+                )
+            return value
+
+        @field_validator(*_MARKER_FIELDS)
+        @classmethod
+        def _distinct_markers(cls, value: str, info: ValidationInfo) -> str:
+            others = {info.data.get(f) for f in ("paradigm", *_MARKER_FIELDS) if f != info.field_name}
+            if value in others:
+                raise ValueError(f"marker {value!r} is already used by another marker of this objective")
+            return value
+
+    def special_tokens(self) -> tuple[str, ...]:
+        cfg = self.config
+        return (*super().special_tokens(), *(getattr(cfg, f) for f in _MARKER_FIELDS))
+
+    def build(
+        self, tokens: np.ndarray, budget: int, ctx: ObjectiveContext
+    ) -> tuple[Example | None, np.ndarray]:
+        cfg = self.config
+        rng = ctx.rng
+        (smin, smax), (lmin, lmax) = cfg.spans, cfg.span_length  # type: ignore[attr-defined]
+        dmin, dmax = cfg.delimiter_length  # type: ignore[attr-defined]
+        limit = room(self, budget) - 1  # [CONTEXT]
+        available = tokens.shape[0]
+        # every span's query and answer, reserved at their longest: [COPY] [START] [END] [DONE] + delimiters
+        fixed = 4 + 2 * dmax
+
+        def context_room(lengths: np.ndarray) -> int:
+            return min(available, limit - int(lengths.sum()) - fixed * lengths.shape[0])
+
+        def fits(lengths: np.ndarray) -> bool:
+            return context_room(lengths) >= int(lengths.sum()) + 2 * dmin
+
+        lengths = rng.integers(lmin, lmax + 1, size=int(rng.integers(smin, smax + 1)))
+        if not fits(lengths):
+            lengths = np.full(lengths.shape[0], lmin)
+            while lengths.shape[0] > smin and not fits(lengths):
+                lengths = lengths[:-1]
+            if not fits(lengths):
+                return None, tokens
+        c_max = context_room(lengths)
+        c = min(max(self.draw_length(c_max, ctx), int(lengths.sum()) + 2 * dmin), c_max)
+        context = tokens[:c]
+
+        chosen: list[tuple[int, int, int, int]] = []  # (start, end, start delimiter, end delimiter)
+        for length in lengths.tolist():  # at most spans[1] iterations
+            found = self._place(context, length, chosen, rng)
+            if found is not None:
+                chosen.append(found)
+        if len(chosen) < smin:
+            return None, tokens
+
+        ids = [ctx.tokenizer.special_id(getattr(cfg, f)) for f in _MARKER_FIELDS]
+        copy_id, start_id, end_id, context_id, done_id = (np.array([i], dtype=TOKEN_DTYPE) for i in ids)
+        queries, answers = [], []
+        for a, b, d1, d2 in chosen:
+            queries += [copy_id, start_id, context[a - d1 : a], end_id, context[b : b + d2]]
+            answers += [context[a:b], done_id]
+        instruction = np.concatenate(queries)
+        context_part = np.concatenate([context_id, context])
+        at_end = rng.random() < cfg.instruction_at_end  # type: ignore[attr-defined]
+        body = np.concatenate([context_part, instruction] if at_end else [instruction, context_part])
+        return self.make_example(body, np.concatenate(answers), ctx, consumed=c), tokens[c:]
+
+    def _place(
+        self,
+        context: np.ndarray,
+        length: int,
+        chosen: list[tuple[int, int, int, int]],
+        rng: np.random.Generator,
+    ) -> tuple[int, int, int, int] | None:
+        """A position and delimiters that identify a span of ``length`` tokens; None after max_attempts."""
+        dmin, dmax = self.config.delimiter_length  # type: ignore[attr-defined]
+        c = context.shape[0]
+        last_start = c - length - dmin
+        if last_start < dmin:
+            return None
+        for _ in range(self.config.max_attempts):  # type: ignore[attr-defined]
+            a = int(rng.integers(dmin, last_start + 1))
+            b = a + length
+            if any(a < e and s < b for s, e, _, _ in chosen):
+                continue
+            d1 = _unique_start_delimiter(context, a, min(int(rng.integers(dmin, dmax + 1)), a), min(dmax, a))
+            if d1 is None:
+                continue
+            d2 = _identifying_end_delimiter(
+                context, a, b, min(int(rng.integers(dmin, dmax + 1)), c - b), min(dmax, c - b)
+            )
+            if d2 is None:
+                continue
+            return a, b, d1, d2
+        return None
+
+
+def _unique_start_delimiter(context: np.ndarray, a: int, d: int, d_max: int) -> int | None:
+    """Length (>= d, <= d_max) of the delimiter ``context[a - length : a]`` that occurs once in the context.
+
+    Keeps the ends of every occurrence of the delimiter, narrowed token by token as it grows leftwards (a
+    loop over at most ``d_max`` delimiter tokens; the candidates shrink fast, so this beats comparing every
+    candidate over the whole window at once).
+    """
+    ends = np.flatnonzero(context == context[a - 1]) + 1
+    j = 1
+    while j < d_max and (j < d or ends.shape[0] > 1):
+        j += 1
+        ends = ends[ends >= j]
+        ends = ends[context[ends - j] == context[a - j]]
+    return max(j, d) if ends.shape[0] == 1 else None
+
+
+def _identifying_end_delimiter(context: np.ndarray, a: int, b: int, d: int, d_max: int) -> int | None:
+    """Length (>= d, <= d_max) of ``context[b : b + length]`` such that it starts nowhere in ``[a, b)``."""
+    starts = np.flatnonzero(context[a:b] == context[b]) + a
+    j = 1
+    while j < d_max and (j < d or starts.shape[0] > 0):
+        starts = starts[context[starts + j] == context[b + j]]
+        j += 1
+    return max(j, d) if starts.shape[0] == 0 else None
+
+
+def find_answer(
+    context: np.ndarray, start_delimiter: np.ndarray, end_delimiter: np.ndarray
+) -> np.ndarray | None:
+    """What a reader answers to a query: the tokens after the only occurrence of ``start_delimiter`` up to the
+    first occurrence of ``end_delimiter`` at or after that point; None when the query has no single answer.
+
+    A plain reference implementation, independent of the generator: the tests check every query with it.
+    """
+    context = np.asarray(context)
+    d1, d2 = start_delimiter.shape[0], end_delimiter.shape[0]
+    if d1 == 0 or d2 == 0 or context.shape[0] < d1:
+        return None
+    windows = np.lib.stride_tricks.sliding_window_view(context, d1)
+    hits = np.flatnonzero((windows == start_delimiter).all(axis=1))
+    if hits.shape[0] != 1:
+        return None
+    a = int(hits[0]) + d1
+    rest = context[a:]
+    if rest.shape[0] < d2:
+        return None
+    windows = np.lib.stride_tricks.sliding_window_view(rest, d2)
+    ends = np.flatnonzero((windows == end_delimiter).all(axis=1))
+    if ends.shape[0] == 0:
+        return None
+    return rest[: int(ends[0])]
