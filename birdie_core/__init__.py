@@ -44,6 +44,8 @@ _LAZY = {
     "load_config": "birdie_core.config",
     "PipelineConfig": "birdie_core.config",
     "Pipeline": "birdie_core.pipeline",
+    "Birdie": "birdie_core.birdie",
+    "EvaluationError": "birdie_core.birdie",
 }
 
 
@@ -59,12 +61,14 @@ __all__ = [
     "Agent",
     "AgentConfig",
     "Arm",
+    "Birdie",
     "BirdieError",
     "ComponentConfig",
     "ConfigError",
     "ConfigIssue",
     "Decision",
     "Document",
+    "EvaluationError",
     "Example",
     "Objective",
     "ObjectiveConfig",

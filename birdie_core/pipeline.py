@@ -24,6 +24,10 @@ and ``max_consecutive_skips`` unusable documents in a row raise :class:`Pipeline
 
 Mixture updates (:meth:`Pipeline.set_mixture`) apply to every arm drawn after the call; examples already in
 the open batch keep the arm they were drawn with.
+
+Which documents went into a batch: :attr:`Pipeline.last_documents` lists ``(epoch, document index)`` of every
+document whose first tokens the last emitted batch holds (each document appears once per epoch unless it was
+skipped as too short).
 """
 
 from __future__ import annotations
@@ -52,7 +56,16 @@ from birdie_core.interfaces import (
     normalise,
 )
 
-__all__ = ["WHOLE_SPLIT", "Pipeline", "PipelineStats", "Preview", "PreviewItem", "initial_mixture", "preview"]
+__all__ = [
+    "WHOLE_SPLIT",
+    "Pipeline",
+    "PipelineStats",
+    "Preview",
+    "PreviewItem",
+    "arms_of",
+    "initial_mixture",
+    "preview",
+]
 
 _STATE_VERSION = 1
 #: the default shard: every document of the split
@@ -177,6 +190,9 @@ class Pipeline:
         self._doc_index = -1
         self._doc_used = False
         self._consecutive_skips = 0
+        self._batch_docs: list[tuple[int, int]] = []  # (epoch, index) of documents first used in the open batch
+        #: ``(epoch, document index)`` rows of the documents whose first tokens went into the last emitted batch
+        self.last_documents = np.zeros((0, 2), dtype=np.int64)
 
     # -- construction from a config ---------------------------------------------------------------------
     @classmethod
@@ -188,10 +204,14 @@ class Pipeline:
         shard: Shard = WHOLE_SPLIT,
         *,
         mixture: np.ndarray | Sequence[float] | None = None,
+        source: Any = None,
     ) -> Pipeline:
         """Build every component a resolved pipeline config names (see ``birdie_core.config``).
 
-        ``mixture`` defaults to the configured agent's initial mixture.
+        ``mixture`` defaults to the configured agent's initial mixture. ``source`` (a source config) replaces
+        ``cfg.data.<split>``, e.g. to draw validation batches from the train source. Python objects kept
+        beside a config in the original flat form are used: a tiktoken ``Encoding`` given as the tokenizer, and
+        the ``ds`` / ``ds_validation`` / ``text_grabber_fn`` callables for a ``callable`` source.
         """
         if registry is None:
             from birdie_core.registry import default_registry
@@ -205,16 +225,18 @@ class Pipeline:
         arms = [Arm(k, e.qualified_name) for k, e in zip(_arm_keys(obj_cfgs), entries)]
         start = cfg.start_generating_paradigm
         specials = list(dict.fromkeys([start, *(s for o in objectives for s in o.special_tokens())]))
-        tokenizer = registry.resolve("tokenizer", cfg.tokenizer.name).obj(cfg.tokenizer, specials)
-        src_cfg = getattr(cfg.data, split, None)
+        tokenizer = _build_tokenizer(cfg, registry, specials)
+        src_cfg = source if source is not None else getattr(cfg.data, split, None)
         if src_cfg is None:
             raise PipelineError(f"no {split!r} source is configured (data.{split})")
-        source = registry.resolve("source", src_cfg.name).obj(src_cfg)
+        source_obj = _build_source(cfg, src_cfg, registry)
         packer_cls = registry.resolve("packer", cfg.packer.name).obj
         packer = packer_cls(cfg.packer, cfg.batch_size, cfg.sequence_length, len(arms))
         if mixture is None:
             mixture = initial_mixture(cfg, arms, registry)
-        return cls(tokenizer, source, objectives, arms, packer, mixture, cfg.seed, start, shard, split=split)
+        return cls(
+            tokenizer, source_obj, objectives, arms, packer, mixture, cfg.seed, start, shard, split=split
+        )
 
     # -- the mixture ------------------------------------------------------------------------------------
     @property
@@ -294,6 +316,8 @@ class Pipeline:
             )
         self.packer.add(example, arm)
         self._tokens = rest
+        if not self._doc_used:
+            self._batch_docs.append((self._epoch, self._doc_index))
         self._doc_used = True
         self._examples_in_epoch += 1
         self._consecutive_skips = 0
@@ -356,6 +380,8 @@ class Pipeline:
 
     def _emit(self) -> PackedBatch:
         batch = self.packer.pop()
+        self.last_documents = np.array(self._batch_docs, dtype=np.int64).reshape(-1, 2)
+        self._batch_docs = []
         self.stats.batches += 1
         self.stats.batch_positions += int(batch.input_ids.size)
         self.stats.positions += batch.arm_positions
@@ -375,6 +401,7 @@ class Pipeline:
             "doc_index": self._doc_index,
             "doc_used": self._doc_used,
             "consecutive_skips": self._consecutive_skips,
+            "batch_docs": list(self._batch_docs),
             "mixture": self._mixture.copy(),
             "packer": self.packer.state_dict(),
             "stats": self.stats.to_dict(),
@@ -396,6 +423,7 @@ class Pipeline:
         self._doc_index = int(state["doc_index"])
         self._doc_used = bool(state["doc_used"])
         self._consecutive_skips = int(state["consecutive_skips"])
+        self._batch_docs = [(int(e), int(i)) for e, i in state.get("batch_docs", ())]
         self.set_mixture(state["mixture"])
         self.packer.load_state_dict(state["packer"])
         self.stats = PipelineStats.from_dict(state["stats"])
@@ -514,3 +542,53 @@ def _arm_keys(obj_cfgs: Sequence[Any]) -> list[str]:
         taken.add(key)
         keys.append(key)
     return keys
+
+
+def arms_of(cfg: Any, registry: Any = None) -> list[Arm]:
+    """The arms (objective configurations) of a config, in order, without building any component."""
+    if registry is None:
+        from birdie_core.registry import default_registry
+
+        registry = default_registry()
+    obj_cfgs = tuple(cfg.objectives)
+    names = [registry.resolve("objective", c.name).qualified_name for c in obj_cfgs]
+    return [Arm(k, n) for k, n in zip(_arm_keys(obj_cfgs), names)]
+
+
+def _build_tokenizer(cfg: Any, registry: Any, specials: Sequence[str]) -> Tokenizer:
+    obj = getattr(cfg, "tokenizer_object", None)
+    if obj is None:
+        return registry.resolve("tokenizer", cfg.tokenizer.name).obj(cfg.tokenizer, specials)
+    try:
+        import tiktoken
+    except ImportError:  # pragma: no cover - tiktoken is a dependency of the core
+        tiktoken = None
+    if tiktoken is not None and isinstance(obj, tiktoken.Encoding):
+        from birdie_core.builtins.tokenizers import TiktokenTokenizer
+
+        return TiktokenTokenizer.from_encoding(obj, specials, getattr(cfg.tokenizer, "num_sentinels", 512))
+    raise PipelineError(
+        f"the tokenizer object is a {type(obj).__name__}: only a tiktoken Encoding can be wrapped (its "
+        "reserved ids must be added to it); configure the tokenizer by name instead, e.g. "
+        "{name: tiktoken, encoding: o200k_base} or {name: bytes}"
+    )
+
+
+def _build_source(cfg: Any, src_cfg: Any, registry: Any) -> Source:
+    """The source of ``src_cfg``; a ``callable`` source from the flat form uses the Python objects given."""
+    objects = getattr(cfg, "python_objects", None) or {}
+    entry = registry.resolve("source", src_cfg.name)
+    fn = None
+    if objects and hasattr(src_cfg, "function"):
+        fn = objects.get("ds_validation") if src_cfg.split == "validation" else None
+        fn = fn if fn is not None else objects.get("ds")
+    if fn is None:
+        return entry.obj(src_cfg)
+    return entry.obj.from_callables(
+        fn,
+        objects.get("text_grabber_fn"),
+        split=src_cfg.split,
+        sharded_by_function=src_cfg.sharded_by_function,
+        seed=src_cfg.seed,
+        text_field=src_cfg.text_field,
+    )

@@ -1,0 +1,414 @@
+"""The training batch stream of one process: in-process, or from worker processes.
+
+With ``num_workers: 0`` the :class:`~birdie_core.pipeline.Pipeline` runs in the calling process. With N > 0,
+``torchdata``'s ``StatefulDataLoader`` runs N forked worker processes over an ``IterableDataset``
+(``batch_size=None``: every item is one finished batch). Worker ``w`` of rank ``r`` (of ``R`` ranks) runs a
+Pipeline on ``Shard(index=r * N + w, count=R * N)``, so the shards of all ranks and workers partition the
+source. The DataLoader hands out the workers' batches round-robin, so the global batch index ``g`` of a rank
+is ``j * N + w`` for the ``j``-th batch of worker ``w``: a pure function of the stream, never of timing.
+
+Mixture updates. The mixture lives in a :class:`MixtureSchedule`, a small table in shared memory where each
+mixture is stamped with the global batch index it takes effect from. Before building batch ``g`` a worker
+uses the entry with the largest stamp ``<= g``. The main process stamps an update commanded after it consumed
+``k`` batches with ``k + lookahead``, ``lookahead = num_workers * prefetch_factor`` (0 in-process): the
+DataLoader has already requested the batches ``k .. k + lookahead - 1`` (a worker may be building them) and
+requests batch ``k + lookahead`` only when the main process consumes its next batch, after the update was
+written. So every batch uses exactly the mixture its index says, whatever the workers' timing.
+
+Resume. Each worker's iterator has ``state_dict`` / ``load_state_dict`` (its batch counter and its
+Pipeline's state); the StatefulDataLoader snapshots them with every batch (``snapshot_every_n_steps=1``), so
+its ``state_dict`` describes exactly the batches consumed, and a new loader that loads it continues the exact
+stream in fresh workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from birdie_core.errors import BirdieError, PipelineError
+from birdie_core.interfaces import Arm, Shard, normalise
+from birdie_core.pipeline import Pipeline
+
+__all__ = ["BatchInfo", "BatchLoader", "MixtureSchedule"]
+
+_STATE_VERSION = 1
+
+
+class MixtureSchedule:
+    """Mixtures stamped with the global batch index they take effect from, in shared memory.
+
+    Written only by the main process, read by every worker. The table is a ring; the stamps of its entries
+    strictly increase (two updates with the same stamp keep the later one). A reader takes the entry with the
+    largest stamp ``<= index``. The entry a worker needs was written before the DataLoader requested that
+    batch (the request goes through a pipe, which orders the writes before it) and at most ``lookahead``
+    newer entries can be written while the worker builds it, so a ring of ``lookahead + 2`` entries is
+    enough; an entry being overwritten concurrently carries a stamp that is either too old (a larger stamp
+    <= index exists) or too new (> index) to be chosen, so no lock is needed.
+    """
+
+    def __init__(self, initial: np.ndarray, lookahead: int):
+        mixture = normalise(initial)
+        self.num_arms = int(mixture.shape[0])
+        self.capacity = int(lookahead) + 16
+        # column 0: the stamp (a float64 holds every integer below 2**53 exactly); -1 marks an empty slot
+        self._table = torch.full((self.capacity, self.num_arms + 1), -1.0, dtype=torch.float64)
+        self._count = torch.zeros(1, dtype=torch.int64)  # entries ever written (the next slot is count % cap)
+        self._table.share_memory_()
+        self._count.share_memory_()
+        self.set(0, mixture)
+
+    def set(self, effective: int, mixture: np.ndarray) -> None:
+        """Use ``mixture`` for every batch with global index ``>= effective`` (main process only)."""
+        m = normalise(mixture)
+        if m.shape != (self.num_arms,):
+            raise PipelineError(f"the mixture has {m.size} entries for {self.num_arms} arms")
+        count = int(self._count[0])
+        slot = count % self.capacity
+        if count:
+            last = (count - 1) % self.capacity
+            last_stamp = int(self._table[last, 0])
+            if effective < last_stamp:
+                raise PipelineError(
+                    f"a mixture update effective from batch {effective} follows one effective from batch "
+                    f"{last_stamp}: stamps must not decrease"
+                )
+            if effective == last_stamp:
+                slot, count = last, count - 1  # the later update replaces the earlier one
+        row = torch.from_numpy(np.concatenate([[-1.0], m]))
+        self._table[slot, 1:] = row[1:]
+        self._table[slot, 0] = float(effective)  # the stamp last: a half-written row is never chosen early
+        self._count[0] = count + 1
+
+    def lookup(self, index: int) -> tuple[int, np.ndarray]:
+        """``(stamp, mixture)`` of the entry in force for global batch ``index``."""
+        table = self._table.numpy().copy()
+        stamps = table[:, 0]
+        ok = np.flatnonzero((stamps >= 0) & (stamps <= index))
+        if ok.size == 0:
+            raise PipelineError(
+                f"no mixture is recorded for batch {index}: the schedule keeps only the last "
+                f"{self.capacity} updates (this is a bug)"
+            )
+        best = ok[np.argmax(stamps[ok])]
+        return int(stamps[best]), table[best, 1:].copy()
+
+    def entries(self) -> list[tuple[int, list[float]]]:
+        """The retained entries, oldest first, as plain data (for ``state_dict``)."""
+        table = self._table.numpy().copy()
+        rows = [r for r in table if r[0] >= 0]
+        rows.sort(key=lambda r: r[0])
+        return [(int(r[0]), r[1:].tolist()) for r in rows]
+
+    def load(self, entries: list[tuple[int, list[float]]]) -> None:
+        """Replace every entry (main process, before workers start)."""
+        if not entries:
+            raise PipelineError("a mixture schedule needs at least one entry")
+        self._table.fill_(-1.0)
+        self._count[0] = 0
+        for stamp, mixture in entries[-self.capacity :]:
+            self.set(int(stamp), np.asarray(mixture, dtype=np.float64))
+
+    def latest(self) -> tuple[int, np.ndarray]:
+        """The newest entry: the last commanded mixture and its stamp."""
+        entries = self.entries()
+        stamp, mixture = entries[-1]
+        return stamp, np.asarray(mixture, dtype=np.float64)
+
+
+@dataclass(slots=True)
+class BatchInfo:
+    """Metadata of one training batch, kept beside it (``Birdie.last_batch_info``)."""
+
+    index: int  # global batch index of this rank's stream (0, 1, 2, ...)
+    worker: int  # the worker that built it (0 in-process)
+    shard: tuple[int, int]  # (index, count) of the shard that worker reads
+    arm_keys: tuple[str, ...]
+    mixture: np.ndarray  # the mixture the batch was drawn with
+    segment_arms: np.ndarray  # (batch_size, max segments): arm index of each segment, -1 = none
+    arm_positions: np.ndarray  # non-pad positions per arm
+    arm_consumed: np.ndarray  # document tokens consumed per arm
+    documents: np.ndarray  # (n, 2): (epoch, document index) of documents first used in this batch
+
+    def segment_objectives(self) -> list[list[str]]:
+        """The objective key of every segment, row by row (``segment_ids`` 1, 2, ... in order)."""
+        return [[self.arm_keys[a] for a in row if a >= 0] for row in self.segment_arms.tolist()]
+
+    def tokens_per_objective(self) -> dict[str, int]:
+        return {k: int(n) for k, n in zip(self.arm_keys, self.arm_positions)}
+
+    def examples_per_objective(self) -> dict[str, int]:
+        counts = np.bincount(self.segment_arms[self.segment_arms >= 0], minlength=len(self.arm_keys))
+        return {k: int(n) for k, n in zip(self.arm_keys, counts)}
+
+
+def _identity(item: Any) -> Any:
+    return item
+
+
+class _BatchIterator:
+    """One worker's stream: a Pipeline on its shard, applying the schedule's mixture before each batch."""
+
+    def __init__(self, stream: BatchStream, worker: int, num_workers: int):
+        self.worker = worker
+        self.num_workers = num_workers
+        self.shard = Shard(stream.rank * num_workers + worker, stream.world_size * num_workers)
+        self.schedule = stream.schedule
+        self.local = 0  # batches this worker has built
+        _, mixture = self.schedule.lookup(worker)
+        self.pipeline = Pipeline.from_config(
+            stream.cfg, stream.registry, "train", self.shard, mixture=mixture
+        )
+        self._mixture = self.pipeline.mixture
+
+    def __iter__(self) -> _BatchIterator:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        index = self.local * self.num_workers + self.worker
+        _, mixture = self.schedule.lookup(index)
+        if not np.array_equal(mixture, self._mixture):
+            self.pipeline.set_mixture(mixture)
+            self._mixture = mixture
+        batch = self.pipeline.next_batch()
+        self.local += 1
+        # int64 here, in the worker: the main process only wraps the arrays (torch.from_numpy, no copy)
+        tensors = {k: getattr(batch, k).astype(np.int64) for k in batch.TENSOR_KEYS}
+        return {
+            "tensors": tensors,
+            "index": index,
+            "worker": self.worker,
+            "shard": (self.shard.index, self.shard.count),
+            "mixture": mixture,
+            "segment_arms": batch.segment_arms,
+            "arm_positions": batch.arm_positions,
+            "arm_consumed": batch.arm_consumed,
+            "documents": self.pipeline.last_documents,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "version": _STATE_VERSION,
+            "local": self.local,
+            "shard": (self.shard.index, self.shard.count),
+            "pipeline": self.pipeline.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("version") != _STATE_VERSION:
+            raise PipelineError(f"unknown batch stream state version {state.get('version')!r}")
+        if tuple(state["shard"]) != (self.shard.index, self.shard.count):
+            raise PipelineError(
+                f"the state was saved by shard {tuple(state['shard'])}, this worker reads shard "
+                f"{(self.shard.index, self.shard.count)}: resume with the same number of workers and ranks"
+            )
+        self.local = int(state["local"])
+        self.pipeline.load_state_dict(state["pipeline"])
+        self._mixture = self.pipeline.mixture
+
+
+class BatchStream(torch.utils.data.IterableDataset):
+    """The IterableDataset the DataLoader's workers iterate: each builds a :class:`_BatchIterator`.
+
+    Workers are forked, so the config (with any Python objects beside it) and the registry are inherited,
+    not pickled. Where fork is unavailable the registry is rebuilt in the worker with the default switches.
+    """
+
+    def __init__(self, cfg: Any, registry: Any, schedule: MixtureSchedule, rank: int, world_size: int):
+        super().__init__()
+        self.cfg = cfg
+        self.registry = registry
+        self.schedule = schedule
+        self.rank = rank
+        self.world_size = world_size
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        info = torch.utils.data.get_worker_info()
+        if info is None:
+            return _BatchIterator(self, 0, 1)
+        return _BatchIterator(self, info.id, info.num_workers)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["registry"] = None  # spawn only: plugin objects need not pickle
+        return state
+
+
+def _start_method() -> str | None:
+    return "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+
+
+class BatchLoader:
+    """The training batches of one rank, from the in-process pipeline or from N worker processes.
+
+    :meth:`next` returns ``(tensors, info)``. Any failure of the data pipeline (a worker that raised, died or
+    timed out) is raised as a :class:`PipelineError` carrying the worker's traceback, after every worker has
+    been stopped; the loader cannot be used after that.
+    """
+
+    def __init__(
+        self,
+        cfg: Any,
+        registry: Any,
+        schedule: MixtureSchedule,
+        arms: tuple[Arm, ...],
+        *,
+        rank: int = 0,
+        world_size: int = 1,
+        num_workers: int = 0,
+        prefetch_factor: int = 2,
+        timeout: float = 0.0,
+        seed: int = 0,
+    ):
+        self.cfg = cfg
+        self.registry = registry
+        self.schedule = schedule
+        self.arm_keys = tuple(a.key for a in arms)
+        self.rank, self.world_size = rank, world_size
+        self.num_workers = num_workers
+        self.prefetch_factor = prefetch_factor
+        self.timeout = timeout
+        self.seed = seed
+        self._stream = BatchStream(cfg, registry, schedule, rank, world_size)
+        self._loader: Any = None
+        self._iter: Any = None
+        self._failure: str | None = None
+
+    @property
+    def lookahead(self) -> int:
+        """Batches already requested when one is consumed: an update's stamp is ``consumed + lookahead``."""
+        return self.num_workers * self.prefetch_factor
+
+    @property
+    def started(self) -> bool:
+        return self._iter is not None
+
+    def start(self, state: dict[str, Any] | None = None) -> None:
+        """Build the pipeline (in-process) or start the workers, continuing from ``state`` if given."""
+        if self._failure is not None:
+            raise PipelineError(f"the data pipeline failed earlier and is stopped: {self._failure}")
+        if self._iter is not None:
+            return
+        try:
+            if self.num_workers == 0:
+                it = _BatchIterator(self._stream, 0, 1)
+                if state is not None:
+                    it.load_state_dict(state)
+                self._iter = it
+                return
+            from torchdata.stateful_dataloader import StatefulDataLoader
+
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*set_vital.*")  # torchdata 0.11 on torch >= 2.9
+                self._loader = self._make_loader(StatefulDataLoader)
+            if state is not None:
+                self._loader.load_state_dict(state)
+            self._iter = iter(self._loader)
+        except BaseException as exc:
+            self.close()
+            if isinstance(exc, Exception):
+                raise self._as_pipeline_error(exc) from exc
+            raise
+
+    def _make_loader(self, loader_cls: Any) -> Any:
+        return loader_cls(
+            self._stream,
+            batch_size=None,
+            num_workers=self.num_workers,
+            prefetch_factor=self.prefetch_factor,
+            collate_fn=_identity,
+            timeout=self.timeout,
+            multiprocessing_context=_start_method(),
+            # the loader's base seed must not come from (and advance) the global torch RNG
+            generator=torch.Generator().manual_seed(self.seed),
+            snapshot_every_n_steps=1,
+        )
+
+    def next(self) -> tuple[dict[str, torch.Tensor], BatchInfo]:
+        if self._iter is None:
+            self.start()
+        try:
+            item = next(self._iter)
+        except StopIteration:  # the stream is endless: only a bug gets here
+            self.close()
+            raise PipelineError("the batch stream ended unexpectedly") from None
+        except Exception as exc:
+            self.close()
+            err = self._as_pipeline_error(exc)
+            self._failure = str(err).splitlines()[0]
+            raise err from exc
+        tensors = {k: torch.from_numpy(v) for k, v in item["tensors"].items()}
+        info = BatchInfo(
+            index=int(item["index"]),
+            worker=int(item["worker"]),
+            shard=tuple(item["shard"]),
+            arm_keys=self.arm_keys,
+            mixture=np.asarray(item["mixture"]),
+            segment_arms=np.asarray(item["segment_arms"]),
+            arm_positions=np.asarray(item["arm_positions"]),
+            arm_consumed=np.asarray(item["arm_consumed"]),
+            documents=np.asarray(item["documents"]),
+        )
+        return tensors, info
+
+    def _as_pipeline_error(self, exc: Exception) -> BirdieError:
+        if isinstance(exc, BirdieError):
+            return exc  # a worker's BirdieError arrives re-raised with the worker's traceback in its message
+        where = "the data pipeline" if self.num_workers == 0 else "a data worker"
+        return PipelineError(f"{where} failed: {type(exc).__name__}: {exc}")
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """The position after the batches consumed so far (None before the first batch was requested)."""
+        if self._iter is None:
+            return None
+        if self.num_workers == 0:
+            return self._iter.state_dict()
+        return self._loader.state_dict()
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the live worker processes (empty in-process or before the first batch)."""
+        workers = getattr(self._iter, "_workers", None) or []
+        return [w.pid for w in workers if w.is_alive()]
+
+    def close(self, grace: float = 2.0) -> None:
+        """Stop every worker process now; they are gone when this returns (at most ``grace`` s + a kill).
+
+        Workers are terminated rather than asked to finish: torch's orderly shutdown joins each worker for
+        up to 5 s, and a worker whose result pipe is full (the main process stopped reading, e.g. after
+        Ctrl-C) cannot exit by itself. A DataLoader worker exits at once on SIGTERM from its parent.
+        """
+        it, self._iter, self._loader = self._iter, None, None
+        if it is None:
+            return
+        if self.num_workers == 0:
+            it.pipeline.close()
+            return
+        workers = list(getattr(it, "_workers", None) or [])
+        # first tell torch's SIGCHLD handler that these workers may exit, so that it does not raise
+        if getattr(it, "_worker_pids_set", False):
+            from torch.utils.data._utils import signal_handling
+
+            signal_handling._remove_worker_pids(id(it))
+            it._worker_pids_set = False
+        done = getattr(it, "_workers_done_event", None)
+        if done is not None:
+            done.set()
+        for w in workers:
+            if w.is_alive():
+                w.terminate()
+        deadline = time.monotonic() + grace
+        for w in workers:
+            w.join(timeout=max(0.0, deadline - time.monotonic()))
+            if w.is_alive():
+                w.kill()
+                w.join(timeout=1.0)
+        shutdown = getattr(it, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()  # closes the queues; the joins in it return at once
