@@ -177,6 +177,16 @@ class CurriculumConfig(_Section):
         description="Evaluate every N steps, or at exactly these steps (a strictly increasing list).",
     )
     num_steps: int = Field(1000, ge=1, description="Training steps the curriculum plans for.")
+    mixture_unit: Literal["tokens", "examples"] = Field(
+        "tokens",
+        description=(
+            "What a mixture share means: of the positions in the batches (tokens; draws are reweighted by each "
+            "objective's running mean example length) or of the examples drawn."
+        ),
+    )
+    num_validation_batches: int = Field(
+        1, ge=1, description="Fixed validation batches per objective configuration, built once."
+    )
 
     @field_validator("agent", mode="before")
     @classmethod

@@ -148,6 +148,7 @@ class Pipeline:
         split: str = "train",
         max_redraws: int = 8,
         max_consecutive_skips: int = 100_000,
+        mixture_unit: str = "tokens",
     ):
         if not objectives:
             raise PipelineError("a pipeline needs at least one objective")
@@ -176,6 +177,15 @@ class Pipeline:
         self.start_marker = start_marker
         self.max_redraws = max_redraws
         self.max_consecutive_skips = max_consecutive_skips
+        if mixture_unit not in ("tokens", "examples"):
+            raise PipelineError(f"mixture_unit must be 'tokens' or 'examples', not {mixture_unit!r}")
+        self.mixture_unit = mixture_unit
+        # running sum / count of example lengths per arm (one pseudo-example of a common prior length, so every
+        # arm starts alike): in token mode, draws are weighted by mixture / mean length, so that the share of
+        # *positions* each arm fills tracks the mixture instead of favouring arms that make long examples
+        prior = float(packer.sequence_length) / 4
+        self._length_sum = np.full(len(arms), prior)
+        self._length_count = np.ones(len(arms))
         # crc32, not hash(): the split must map to the same seed in every process
         self.rng = np.random.default_rng([self.seed, shard.index, shard.count, zlib.crc32(split.encode())])
         self.ctx = ObjectiveContext(tokenizer=tokenizer, rng=self.rng, start_id=start_id)
@@ -235,7 +245,17 @@ class Pipeline:
         if mixture is None:
             mixture = initial_mixture(cfg, arms, registry)
         return cls(
-            tokenizer, source_obj, objectives, arms, packer, mixture, cfg.seed, start, shard, split=split
+            tokenizer,
+            source_obj,
+            objectives,
+            arms,
+            packer,
+            mixture,
+            cfg.seed,
+            start,
+            shard,
+            split=split,
+            mixture_unit=getattr(cfg.curriculum, "mixture_unit", "tokens"),
         )
 
     # -- the mixture ------------------------------------------------------------------------------------
@@ -252,7 +272,15 @@ class Pipeline:
         if m.shape != (len(self.arms),):
             raise PipelineError(f"the mixture has {m.size} entries for {len(self.arms)} arms")
         self._mixture = m
-        self._cdf = np.cumsum(m)
+        self._refresh_weights()
+
+    def _refresh_weights(self) -> None:
+        if self.mixture_unit == "tokens":
+            w = self._mixture * (self._length_count / self._length_sum)
+            self._weights = w / w.sum() if w.sum() > 0 else self._mixture
+        else:
+            self._weights = self._mixture
+        self._cdf = np.cumsum(self._weights)
 
     # -- producing batches ------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[PackedBatch]:
@@ -285,7 +313,7 @@ class Pipeline:
 
     def _add_example(self, budget: int) -> list[int] | None:
         """Add one example from the current tokens; None on success, else the arms that failed."""
-        cdf, weights, failed = self._cdf, self._mixture, []
+        cdf, weights, failed = self._cdf, self._weights, []
         for _ in range(self.max_redraws + 1):
             arm = self._draw(cdf)
             if arm < 0:
@@ -323,6 +351,10 @@ class Pipeline:
         self._consecutive_skips = 0
         self.stats.examples[arm] += 1
         self.stats.consumed[arm] += used
+        if self.mixture_unit == "tokens":
+            self._length_sum[arm] += example.length
+            self._length_count[arm] += 1
+            self._refresh_weights()
 
     def _drop_tokens(self) -> None:
         stats = self.stats
@@ -403,6 +435,7 @@ class Pipeline:
             "consecutive_skips": self._consecutive_skips,
             "batch_docs": list(self._batch_docs),
             "mixture": self._mixture.copy(),
+            "lengths": (self._length_sum.copy(), self._length_count.copy()),
             "packer": self.packer.state_dict(),
             "stats": self.stats.to_dict(),
         }
@@ -424,6 +457,9 @@ class Pipeline:
         self._doc_used = bool(state["doc_used"])
         self._consecutive_skips = int(state["consecutive_skips"])
         self._batch_docs = [(int(e), int(i)) for e, i in state.get("batch_docs", ())]
+        length_sum, length_count = state["lengths"]
+        self._length_sum = np.array(length_sum, dtype=np.float64)
+        self._length_count = np.array(length_count, dtype=np.float64)
         self.set_mixture(state["mixture"])
         self.packer.load_state_dict(state["packer"])
         self.stats = PipelineStats.from_dict(state["stats"])

@@ -352,3 +352,30 @@ def test_preview_shows_every_objective_and_one_batch(registry):
     assert len(s.prefix_ids) + len(s.target_ids) - 1 == s.length <= 256
     assert result.items[0].prefix == START  # next-token prediction: no text in the input
     assert 0.9 < result.efficiency <= 1.0
+
+
+def _share_gap(unit: str) -> float:
+    from birdie_core.config import load_config
+
+    cfg = load_config(
+        {
+            "batch_size": 8,
+            "sequence_length": 512,
+            "objectives": [
+                {"name": "next_token_prediction", "id": "long", "length": [256, 512]},
+                {"name": "prefix_lm", "id": "short", "length": [16, 48]},
+            ],
+            "curriculum": {"mixture_unit": unit},
+        }
+    )
+    pipe = Pipeline.from_config(cfg, mixture=[0.5, 0.5])
+    for _ in range(60):
+        pipe.next_batch()
+    share = pipe.stats.positions / pipe.stats.positions.sum()
+    return float(abs(share[0] - 0.5))
+
+
+def test_token_mixture_unit_makes_the_position_share_track_the_mixture():
+    # examples of ~380 vs ~32 positions: drawn per example, the long one fills ~90% of the positions
+    assert _share_gap("examples") > 0.3
+    assert _share_gap("tokens") < 0.05
