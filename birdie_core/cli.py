@@ -144,6 +144,51 @@ def preview(config_file: str, per_objective: int, width: int) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# birdie train / birdie plot
+# ---------------------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("config_file", type=click.Path(dir_okay=False))
+@click.option("--resume", "resume", metavar="RUN_DIR", help="Continue this run from its newest checkpoint.")
+@click.option(
+    "--max-steps", type=click.IntRange(min=1), help="Stop after N steps (the schedule still plans for all)."
+)
+@click.option("--output", metavar="DIR", help="The run directory (default: train.output of the config).")
+@click.option("--overwrite", is_flag=True, help="Delete an existing run in the run directory first.")
+def train(
+    config_file: str, resume: str | None, max_steps: int | None, output: str | None, overwrite: bool
+) -> None:
+    """Train the reference prefix-LM model on CONFIG_FILE's batches, with the curriculum steering them.
+
+    Works under `torchrun` and `accelerate launch -m birdie_core.cli train ...` for several processes.
+    """
+    from birdie_core.train import train as run_training
+
+    result = run_training(
+        config_file,
+        resume=resume,
+        max_steps=max_steps,
+        output=output,
+        overwrite=overwrite,
+        registry=_registry(),
+        echo=click.echo,
+    )
+    if result.plots:
+        click.echo("plots: " + ", ".join(str(p) for p in result.plots))
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+def plot(run_dir: str) -> None:
+    """Redraw the PNG plots of RUN_DIR (mixture, validation losses, training loss)."""
+    from birdie_core.plots import plot_run
+
+    for path in plot_run(run_dir):
+        click.echo(str(path))
+
+
+# ---------------------------------------------------------------------------------------------------------
 
 
 def _add_plugin_commands() -> None:

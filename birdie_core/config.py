@@ -38,6 +38,7 @@ from pydantic import (
     PrivateAttr,
     SerializeAsAny,
     ValidationError,
+    ValidationInfo,
     create_model,
     field_validator,
     model_validator,
@@ -232,13 +233,20 @@ class WorkersConfig(_Section):
 
 
 class TrainModelConfig(_Section):
-    """The reference model `birdie train` builds."""
+    """The reference model `birdie train` builds (``birdie_core.model.PrefixLMTransformer``)."""
 
-    name: str = Field("prefix_lm_transformer", min_length=1)
-    width: int = Field(128, ge=1)
-    depth: int = Field(2, ge=1)
-    heads: int = Field(4, ge=1)
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    name: Literal["prefix_lm_transformer"] = Field(
+        "prefix_lm_transformer", description="The model class (the core ships one: the prefix-LM Transformer)."
+    )
+    width: int = Field(128, ge=1, description="Hidden size.")
+    depth: int = Field(2, ge=1, description="Transformer blocks.")
+    heads: int = Field(4, ge=1, description="Attention heads; must divide width.")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout on attention and MLP outputs.")
+    max_length: int | None = Field(
+        None,
+        ge=1,
+        description="Positions the model can embed (default: sequence_length); must be >= sequence_length.",
+    )
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> TrainModelConfig:
@@ -248,26 +256,39 @@ class TrainModelConfig(_Section):
 
 
 class OptimizerConfig(_Section):
-    """AdamW settings of the reference trainer."""
+    """AdamW and its learning-rate schedule, for the reference trainer."""
 
-    lr: float = Field(3e-4, gt=0.0)
-    weight_decay: float = Field(0.1, ge=0.0)
+    lr: float = Field(3e-4, gt=0.0, description="Peak learning rate.")
+    weight_decay: float = Field(0.1, ge=0.0, description="AdamW weight decay (not applied to norms and biases).")
     betas: tuple[Annotated[float, Field(ge=0.0, lt=1.0)], Annotated[float, Field(ge=0.0, lt=1.0)]] = (
         0.9,
         0.95,
     )
-    warmup_steps: int = Field(0, ge=0)
+    warmup_steps: int = Field(0, ge=0, description="Linear warm-up from lr / warmup_steps to lr.")
+    schedule: Literal["cosine", "constant"] = Field(
+        "cosine", description="After warm-up: cosine decay to min_lr_ratio * lr at the last step, or constant."
+    )
+    min_lr_ratio: float = Field(0.1, ge=0.0, le=1.0, description="The cosine schedule's final lr, as a share of lr.")
+    grad_clip: float | None = Field(1.0, gt=0.0, description="Clip the gradient norm to this (null: no clipping).")
 
 
 class TrainConfig(_Section):
-    """The reference trainer (`birdie train`)."""
+    """The reference trainer (`birdie train`; see docs/training.md)."""
 
     model: TrainModelConfig = Field(default_factory=TrainModelConfig)
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     output: str = Field("runs/birdie", min_length=1, description="The run directory.")
     steps: int | None = Field(None, ge=1, description="Training steps (default: curriculum.num_steps).")
     checkpoint_every: int | None = Field(
-        None, ge=1, description="Steps between checkpoints (default: at the end)."
+        None, ge=1, description="Steps between checkpoints (default: only at the end)."
+    )
+    keep_checkpoints: int = Field(2, ge=1, description="Checkpoints kept in the run directory (the newest).")
+    log_every: int = Field(10, ge=1, description="Steps between progress lines.")
+    num_threads: int | None = Field(
+        None,
+        ge=1,
+        description="torch CPU threads per process (null: torch's default). Losses repeat bit for bit only "
+        "with the same number.",
     )
 
 
@@ -320,6 +341,18 @@ class PipelineConfig(_Section):
     def python_objects(self) -> Mapping[str, Any]:
         """Callables from the flat form: ``ds``, ``ds_validation``, ``text_grabber_fn``, ``reward_fn``."""
         return types.MappingProxyType(self._python_objects)
+
+    @field_validator("train")
+    @classmethod
+    def _model_fits_rows(cls, value: TrainConfig | None, info: ValidationInfo) -> TrainConfig | None:
+        seq_len = info.data.get("sequence_length")
+        max_length = value.model.max_length if value is not None else None
+        if max_length is not None and isinstance(seq_len, int) and max_length < seq_len:
+            raise ValueError(
+                f"model.max_length ({max_length}) is less than sequence_length ({seq_len}): "
+                "the model could not embed the later positions of a row; raise it or leave it out"
+            )
+        return value
 
     @field_validator("start_generating_paradigm")
     @classmethod

@@ -53,3 +53,15 @@ class PluginError(BirdieError):
 
 class PipelineError(BirdieError):
     """The data pipeline cannot go on (no documents, a worker died, a component failed)."""
+
+
+class TrainError(BirdieError):
+    """The reference trainer (`birdie train`) cannot start or go on."""
+
+
+class RunDirectoryError(TrainError):
+    """A run directory is missing, already taken, or not a Birdie run."""
+
+
+class CheckpointError(TrainError):
+    """A checkpoint is missing, incomplete or unreadable."""

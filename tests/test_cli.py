@@ -102,10 +102,11 @@ def test_preview_shows_prefix_and_target_of_every_objective_and_the_efficiency()
     proc = run("preview", "configs/quickstart.yaml", "-n", "1")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    for key in ("next_token_prediction", "prefix_lm_s", "prefix_lm_random"):
+    keys = ("next_token", "prefix_lm", "infill_r15_s3", "infill_r50_s8", "copying", "deshuffling", "autoencoding")
+    for key in (*keys, "selective_copying"):
         assert f"── {key}" in out
-    assert out.count("PREFIX │") == 3 and out.count("TARGET │") == 3
-    assert "[S]" in out and "<|gen|>" in out
+    assert out.count("PREFIX │") == 8 and out.count("TARGET │") == 8
+    assert "<|PREFIX_LM|>" in out and "<|gen|>" in out
     assert "packing efficiency" in out
 
 

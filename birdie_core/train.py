@@ -1,0 +1,413 @@
+"""`birdie train`: the reference training loop, written with the public ``Birdie`` API and accelerate only.
+
+Read it as the template for your own loop: everything Birdie asks of a loop is in :func:`train` —
+``time_for_eval`` / ``measure_validation_losses`` / ``log_validation_loss`` at evaluations,
+``get_next_training_sample`` at every step, and ``accelerator.register_for_checkpointing(birdie)`` for resume.
+The rest is a plain accelerate loop: AdamW with warm-up and cosine decay, periodic checkpoints, a progress
+line, and plots at the end. The same code runs on one CPU, under ``torchrun`` and under ``accelerate launch``
+on many GPUs and nodes. The run directory's layout is in :mod:`birdie_core.runs`; docs/training.md has more.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from birdie_core import runs
+from birdie_core.birdie import Birdie
+from birdie_core.config import OptimizerConfig, PipelineConfig, TrainConfig, load_config
+from birdie_core.errors import BirdieError, CheckpointError, ConfigError, RunDirectoryError
+from birdie_core.model import PrefixLMTransformer
+from birdie_core.pipeline import Pipeline
+from birdie_core.registry import Registry, default_registry
+
+__all__ = ["TrainResult", "build_model", "build_optimizer", "build_scheduler", "train"]
+
+
+@dataclass
+class TrainResult:
+    """What a call of :func:`train` did (on the main process; other ranks get the same steps)."""
+
+    run_dir: Path
+    steps_done: int  # training steps completed, counting those of earlier sessions of a resumed run
+    total_steps: int
+    finished: bool  # reached train.steps (not stopped early by max_steps)
+    initial_mixture: dict[str, float]
+    final_mixture: dict[str, float]
+    final_losses: dict[str, float] | None  # the last evaluation's validation losses
+    plots: list[Path] = field(default_factory=list)
+
+
+class TrainerState:
+    """The loop's own state, checkpointed beside Birdie's.
+
+    It is registered after Birdie, so accelerate loads it last: it restores torch's RNG once more, in case
+    something loaded before it (an agent rebuilding its model) drew from the RNG accelerate had just restored.
+    """
+
+    def __init__(self) -> None:
+        self.step = 0
+        self.tokens = 0
+        self.finished = False
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "tokens": self.tokens,
+            "finished": self.finished,
+            "rng": torch.get_rng_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step, self.tokens, self.finished = (
+            int(state["step"]),
+            int(state["tokens"]),
+            bool(state["finished"]),
+        )
+        torch.set_rng_state(state["rng"])
+
+
+def train(
+    config: PipelineConfig | Mapping[str, Any] | str | os.PathLike[str],
+    *,
+    resume: str | os.PathLike[str] | None = None,
+    max_steps: int | None = None,
+    output: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+    registry: Registry | None = None,
+    echo: Callable[[str], None] = print,
+) -> TrainResult:
+    """Train the reference model on ``config``'s batches; see the module docstring.
+
+    ``resume``: a run directory to continue from its newest checkpoint (the config must be the one it started
+    with). ``max_steps``: stop after this many steps (counted from the run's start) without changing the
+    schedule, so that a later ``resume`` continues as if never stopped. ``output``: the run directory
+    (default ``train.output``). ``overwrite``: delete an existing run there first. ``echo``: where progress
+    lines go (main process only).
+    """
+    from accelerate import Accelerator
+
+    registry = registry if registry is not None else default_registry()
+    cfg = load_config(config, registry)
+    tcfg = cfg.train if cfg.train is not None else TrainConfig()
+    accelerator = Accelerator(
+        cpu=not _has_accelerator(),  # without it, accelerate makes no gloo group of torchrun's CPU processes
+        step_scheduler_with_optimizer=False,  # one scheduler step per optimizer step, whatever the process count
+    )
+    main = accelerator.is_main_process
+    say = echo if main else (lambda _: None)
+    vocab_size = _check_data(
+        cfg, registry
+    )  # before the run directory is touched: a bad input changes nothing
+    run_dir = _choose_run_dir(cfg, tcfg, accelerator, resume=resume, output=output, overwrite=overwrite)
+    total = tcfg.steps or cfg.curriculum.num_steps
+    stop = min(total, max_steps) if max_steps else total
+
+    _seed_everything(cfg.seed, tcfg.num_threads)
+    model = build_model(cfg, tcfg, vocab_size)
+    optimizer = build_optimizer(model, tcfg.optimizer)
+    scheduler = build_scheduler(optimizer, tcfg.optimizer, total)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    state = TrainerState()
+
+    with Birdie(cfg, registry=registry, accelerator=accelerator, run_dir=run_dir) as birdie:
+        accelerator.register_for_checkpointing(birdie, state)  # saved and loaded with accelerate's state
+        initial_mixture = birdie.mixture
+        if resume is not None:
+            checkpoint = runs.latest_checkpoint(run_dir)
+            try:
+                accelerator.load_state(str(checkpoint))
+            except BirdieError as exc:  # e.g. a different number of processes: Birdie says what differs
+                raise CheckpointError(f"cannot resume from {checkpoint}: {exc}") from exc
+            # a damaged file fails in safetensors, pickle or torch, each in its own way: say which checkpoint
+            except Exception as exc:
+                raise CheckpointError(
+                    f"cannot resume from {checkpoint}: it is damaged or incomplete ({type(exc).__name__}: "
+                    f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no message'}). Delete it to "
+                    "resume from an earlier checkpoint, or start again with --overwrite"
+                ) from exc
+            if main:
+                runs.truncate_logs(run_dir, state.step, len(birdie.history))
+            say(f"resumed {run_dir} from {checkpoint.name} (step {state.step} of {total})")
+        say(_describe_start(cfg, model, accelerator, run_dir, state.step, stop, total))
+
+        log = _TrainLog(run_dir / runs.TRAIN_LOG if main else None)
+        progress = _Progress(say, tcfg.log_every, stop, state.step)
+        start, finishing = state.step, False
+        try:
+            model.train()
+            for step in range(state.step, stop):
+                if birdie.time_for_eval(step):
+                    say(_describe_evaluation(evaluate(birdie, model, accelerator, step)))
+
+                batch = _to(accelerator.device, birdie.get_next_training_sample())
+                loss = model(**batch)
+                accelerator.backward(loss)
+                if tcfg.optimizer.grad_clip is not None:
+                    accelerator.clip_grad_norm_(model.parameters(), tcfg.optimizer.grad_clip)
+                lr = scheduler.get_last_lr()[0]  # the rate this step used
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+
+                # the loss and token count of this step over every rank (one small all-reduce)
+                sums = accelerator.reduce(torch.stack([loss.detach().float(), _tokens(batch, loss)]), "sum")
+                mean_loss, tokens = float(sums[0]) / accelerator.num_processes, int(sums[1])
+                state.step, state.tokens = step + 1, state.tokens + tokens
+                record = progress.update(step, mean_loss, tokens, lr, birdie.mixture)
+                log.append(record)
+                if tcfg.checkpoint_every and state.step % tcfg.checkpoint_every == 0 and state.step < stop:
+                    _save_checkpoint(accelerator, run_dir, state.step, tcfg.keep_checkpoints)
+
+            if state.step == total and not state.finished:
+                # a last evaluation, so the run ends with the losses of the trained model
+                say(_describe_evaluation(evaluate(birdie, model, accelerator, total)))
+                state.finished = finishing = True
+            if state.step > start or finishing:
+                _save_checkpoint(accelerator, run_dir, state.step, tcfg.keep_checkpoints)
+        except KeyboardInterrupt:
+            done = runs.checkpoints(run_dir)
+            where = (
+                f"from the checkpoint at step {done[-1][0]}" if done else "(no checkpoint yet: start again)"
+            )
+            say(f"\ninterrupted at step {state.step}; continue with --resume {run_dir} {where}")
+            raise
+        finally:
+            log.close()
+        final_losses = birdie.history[-1]["losses"] if birdie.history else None
+        final_mixture = birdie.mixture
+
+    plots: list[Path] = []
+    if main:
+        from birdie_core.plots import plot_run
+
+        plots = plot_run(run_dir)
+    accelerator.wait_for_everyone()
+    if state.finished:
+        say(f"done: {state.step} steps, {state.tokens:,} tokens. Run directory: {run_dir}")
+    else:
+        say(
+            f"stopped at step {state.step} of {total}; continue with --resume {run_dir}. Run directory: {run_dir}"
+        )
+    return TrainResult(
+        run_dir, state.step, total, state.finished, initial_mixture, final_mixture, final_losses, plots
+    )
+
+
+def evaluate(birdie: Birdie, model: torch.nn.Module, accelerator: Any, step: int) -> dict[str, Any]:
+    """One evaluation: a validation loss for every batch Birdie gives; the agent then picks the next mixture."""
+    model.eval()
+    with torch.no_grad():
+        for key, batch in birdie.measure_validation_losses():
+            birdie.log_validation_loss(key=key, loss=model(**_to(accelerator.device, batch)), step_idx=step)
+    model.train()
+    return birdie.history[-1]
+
+
+# -- the pieces -----------------------------------------------------------------------------------------
+
+
+def build_model(cfg: PipelineConfig, tcfg: TrainConfig, vocab_size: int) -> PrefixLMTransformer:
+    """The reference prefix-LM Transformer, sized for the tokenizer and the rows of ``cfg``."""
+    m = tcfg.model
+    max_length = m.max_length if m.max_length is not None else cfg.sequence_length
+    return PrefixLMTransformer(
+        vocab_size, max_length, width=m.width, depth=m.depth, heads=m.heads, dropout=m.dropout
+    )
+
+
+def build_optimizer(model: torch.nn.Module, ocfg: OptimizerConfig) -> torch.optim.Optimizer:
+    """AdamW; weight decay on matrices and embeddings only (not on norms and biases)."""
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": ocfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=ocfg.lr, betas=ocfg.betas)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, ocfg: OptimizerConfig, total_steps: int) -> Any:
+    """Linear warm-up over ``warmup_steps``, then cosine decay to ``min_lr_ratio`` (or constant)."""
+
+    def factor(step: int) -> float:
+        if step < ocfg.warmup_steps:
+            return (step + 1) / ocfg.warmup_steps
+        if ocfg.schedule == "constant":
+            return 1.0
+        progress = min(1.0, (step - ocfg.warmup_steps) / max(1, total_steps - ocfg.warmup_steps))
+        return ocfg.min_lr_ratio + (1 - ocfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _has_accelerator() -> bool:
+    probe = getattr(torch, "accelerator", None)  # torch >= 2.6: CUDA, ROCm, XPU, MPS, ...
+    return bool(probe.is_available()) if probe is not None else torch.cuda.is_available()
+
+
+def _seed_everything(seed: int, num_threads: int | None) -> None:
+    """Same seed, same thread count → the same losses, run after run (and across a resume)."""
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def _check_data(cfg: PipelineConfig, registry: Registry) -> int:
+    """Open the configured sources (a missing file fails here, before anything is written) and return the
+    tokenizer's vocabulary size, markers and sentinels included."""
+    vocab_size = 0
+    for split in ("train", "validation"):
+        if getattr(cfg.data, split) is None:
+            continue
+        try:
+            pipeline = Pipeline.from_config(cfg, registry, split)
+        except ConfigError as exc:
+            where = f"data.{split}"
+            raise ConfigError(
+                [replace(i, path=f"{where}.{i.path}" if i.path else where) for i in exc.issues]
+            ) from None
+        vocab_size = pipeline.tokenizer.vocab_size
+        pipeline.close()
+    return vocab_size
+
+
+def _choose_run_dir(
+    cfg: PipelineConfig, tcfg: TrainConfig, accelerator: Any, *, resume: Any, output: Any, overwrite: bool
+) -> Path:
+    if resume is not None:
+        run_dir = Path(resume)
+        if output is not None and Path(output).resolve() != run_dir.resolve():
+            raise RunDirectoryError(f"--output {output} and --resume {resume} name different run directories")
+        runs.latest_checkpoint(run_dir)  # fails early, with the reason, when there is nothing to resume
+        runs.check_same_config(cfg, run_dir)
+        return run_dir
+    run_dir = Path(output if output is not None else tcfg.output)
+    delete = runs.check_new_run_dir(run_dir, overwrite=overwrite)  # every rank checks before one deletes
+    accelerator.wait_for_everyone()
+    if delete and accelerator.is_main_process:
+        runs.delete_run_dir(run_dir)
+    accelerator.wait_for_everyone()
+    return run_dir
+
+
+def _save_checkpoint(accelerator: Any, run_dir: Path, step: int, keep: int) -> None:
+    final = runs.checkpoint_path(run_dir, step)
+    partial = runs.partial_path(final)
+    if accelerator.is_main_process and partial.exists():  # left by a run that died while saving
+        shutil.rmtree(partial)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(partial))  # every rank takes part (Birdie's state gathers each rank's stream)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        runs.finish_checkpoint(partial, final, keep)
+    accelerator.wait_for_everyone()
+
+
+def _to(device: torch.device, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def _tokens(batch: dict[str, torch.Tensor], like: torch.Tensor) -> torch.Tensor:
+    """Positions that hold a token (not padding)."""
+    return (batch["segment_ids"] != 0).sum().to(device=like.device, dtype=torch.float32)
+
+
+# -- what it prints and logs ----------------------------------------------------------------------------
+
+
+class _TrainLog:
+    """``train.jsonl``: one line per step, flushed as written so an interrupted run keeps its log."""
+
+    def __init__(self, path: Path | None):
+        self._file = path.open("a", encoding="utf-8", buffering=1) if path is not None else None
+
+    def append(self, record: dict[str, Any]) -> None:
+        if self._file is not None:
+            self._file.write(json.dumps(record) + "\n")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+class _Progress:
+    """A plain progress line every ``every`` steps: readable in a terminal and in a CI log alike."""
+
+    def __init__(self, say: Callable[[str], None], every: int, stop: int, start: int):
+        self.say, self.every, self.stop, self.start = say, every, stop, start
+        self.started = self.last = time.perf_counter()
+        self.tokens_since = 0
+        self.losses: list[float] = []
+
+    def update(
+        self, step: int, loss: float, tokens: int, lr: float, mixture: dict[str, float]
+    ) -> dict[str, Any]:
+        now = time.perf_counter()
+        self.tokens_since += tokens
+        self.losses.append(loss)
+        record = {
+            "step": step,
+            "loss": loss,
+            "lr": lr,
+            "tokens": tokens,
+            "time": round(now - self.started, 3),
+        }
+        done = step + 1
+        if done % self.every == 0 or done == self.stop or done == self.start + 1:
+            rate = self.tokens_since / max(now - self.last, 1e-9)
+            eta = (now - self.started) / (done - self.start) * (self.stop - done)
+            top = sorted(mixture.items(), key=lambda kv: -kv[1])[:3]
+            mean = sum(self.losses) / len(self.losses)
+            self.say(
+                f"step {done:>{len(str(self.stop))}}/{self.stop}  loss {mean:6.3f}  lr {lr:.2e}  "
+                f"{rate / 1000:6.1f}k tok/s  eta {_clock(eta)}  top: "
+                + ", ".join(f"{k} {p:.0%}" for k, p in top)
+            )
+            record["tokens_per_s"] = round(rate, 1)
+            self.last, self.tokens_since, self.losses = now, 0, []
+        return record
+
+
+def _describe_start(
+    cfg: PipelineConfig, model: Any, accelerator: Any, run_dir: Path, start: int, stop: int, total: int
+) -> str:
+    params = sum(p.numel() for p in model.parameters())
+    where = f"{accelerator.num_processes} × {accelerator.device.type}" + (
+        f" ({accelerator.distributed_type.value})" if accelerator.num_processes > 1 else ""
+    )
+    steps = f"steps {start}→{stop}" + (f" of {total}" if stop != total else "")
+    return (
+        f"training {params / 1e6:.2f}M parameters on {where}, {len(cfg.objectives)} objective configurations, "
+        f"{steps}, batches of {cfg.batch_size}×{cfg.sequence_length}; run directory: {run_dir}"
+    )
+
+
+def _describe_evaluation(record: dict[str, Any]) -> str:
+    losses = record["losses"]
+    mixture = sorted(record["mixture"].items(), key=lambda kv: -kv[1])
+    mean = sum(losses.values()) / len(losses)
+    lines = [
+        f"eval  step {record['step']}: validation loss {mean:.3f} (mean)  "
+        + ", ".join(f"{k} {v:.2f}" for k, v in losses.items()),
+        "      next mixture"
+        + (" (exploring)" if record.get("explored") else "")
+        + ": "
+        + ", ".join(f"{k} {p:.0%}" for k, p in mixture),
+    ]
+    return "\n".join(lines)
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
