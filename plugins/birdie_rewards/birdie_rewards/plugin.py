@@ -1,6 +1,36 @@
 """Hook implementations of the `rewards` plugin (entry point `rewards` in the group `birdie`).
 
-Registered names are qualified by the namespace: `rewards.<name>`.
+Registered names are qualified by the namespace: `rewards.<name>`. Nothing here imports torch: the
+``birdie`` agent imports it when its reward model is first needed.
 """
 
 from __future__ import annotations
+
+from typing import Any
+
+from birdie_core.hookspecs import Register, hookimpl
+
+
+@hookimpl
+def birdie_register_reward_fns(register: Register) -> None:
+    from birdie_rewards.rewards import BirdieReward, LearningProgressReward, RelativeImprovementReward
+
+    register("birdie", BirdieReward)
+    register("relative_improvement", RelativeImprovementReward)
+    register("learning_progress", LearningProgressReward)
+
+
+@hookimpl
+def birdie_register_agents(register: Register) -> None:
+    from birdie_rewards.birdie_agent import BirdieAgent
+    from birdie_rewards.exp3 import ExpThreeAgent
+
+    register("birdie", BirdieAgent)
+    register("exp3", ExpThreeAgent)
+
+
+@hookimpl
+def birdie_register_commands(cli: Any) -> None:
+    from birdie_rewards.cli import simulate
+
+    cli.add_command(simulate)

@@ -1,0 +1,155 @@
+"""Reward functions: from the previous and current validation losses to one reward per arm.
+
+Each is a class with a nested ``Config`` whose instances follow :class:`birdie_core.RewardFn`:
+``fn(previous, current, *, history=(), classes=None) -> rewards``. A falling loss earns a positive reward.
+Rewards are per arm; agents combine them per class (see :mod:`birdie_rewards.classes`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from pydantic import Field
+
+from birdie_core.interfaces import RewardConfig
+from birdie_rewards.checks import InvalidLossError, check_losses
+
+__all__ = ["BirdieReward", "LearningProgressReward", "RelativeImprovementReward"]
+
+
+class _RewardBase:
+    Config: type[RewardConfig] = RewardConfig
+    default_name = ""
+
+    def __init__(self, config: RewardConfig | None = None):
+        self.config = config if config is not None else self.Config(name=self.default_name)
+
+    def _pair(self, previous: np.ndarray, current: np.ndarray, classes: np.ndarray | None):
+        old = check_losses(previous, what="previous validation loss")
+        new = check_losses(current, size=old.size, what="validation loss")
+        if classes is not None and np.shape(classes) != old.shape:
+            raise InvalidLossError(
+                f"classes must give one class per arm ({old.size}), got {np.shape(classes)}"
+            )
+        return old, new
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r})"
+
+
+class BirdieReward(_RewardBase):
+    """The Birdie paper's reward, with its sign fixed so that a falling loss earns a positive reward.
+
+    ``d = (old - new) / old``, ``S = sqrt(old * new)``, ``R = clip(100 e tanh(e S d^3), -1, 1)``.
+    The cube makes small changes worth little and large ones saturate: 4.5 → 4.2 gives ≈ 0.95, at a loss of
+    about 2 a 5% drop gives ≈ 0.18. With ``symmetric`` (default) a rise is measured against the larger loss,
+    ``d = (old - new) / max(old, new)``, so swapping old and new exactly negates the reward (a rise from 4.2 to
+    4.5 gives -0.95); falls are unchanged. Losses below ``min_loss`` (e.g. exactly 0) are raised to it.
+    """
+
+    default_name = "birdie"
+
+    class Config(RewardConfig):
+        symmetric: bool = Field(
+            True,
+            description="Measure a rise against the larger loss, so that a rise gives exactly the negative of "
+            "the same fall (false: always against the old loss, as the paper writes it).",
+        )
+        min_loss: float = Field(1e-8, gt=0, description="Losses below this (e.g. 0) are raised to it.")
+
+    def __call__(
+        self,
+        previous: np.ndarray,
+        current: np.ndarray,
+        *,
+        history: Sequence[np.ndarray] = (),
+        classes: np.ndarray | None = None,
+    ) -> np.ndarray:
+        old, new = self._pair(previous, current, classes)
+        return birdie_reward(old, new, symmetric=self.config.symmetric, min_loss=self.config.min_loss)
+
+
+def birdie_reward(
+    old: np.ndarray, new: np.ndarray, *, symmetric: bool = True, min_loss: float = 1e-8
+) -> np.ndarray:
+    """The formula of :class:`BirdieReward` on arrays (no checks)."""
+    old = np.maximum(np.asarray(old, dtype=np.float64), min_loss)
+    new = np.maximum(np.asarray(new, dtype=np.float64), min_loss)
+    base = np.maximum(old, new) if symmetric else old
+    d = (old - new) / base
+    s = np.sqrt(old * new)
+    return np.clip(100.0 * math.e * np.tanh(math.e * s * d**3), -1.0, 1.0)
+
+
+class RelativeImprovementReward(_RewardBase):
+    """``d = (old - new) / old``: the share of the loss removed since the last evaluation, clipped to ±1."""
+
+    default_name = "relative_improvement"
+
+    class Config(RewardConfig):
+        clip: float | None = Field(
+            1.0, gt=0, description="Clip rewards to [-clip, clip] (null: no clipping)."
+        )
+        min_loss: float = Field(1e-8, gt=0, description="Losses below this (e.g. 0) are raised to it.")
+
+    def __call__(
+        self,
+        previous: np.ndarray,
+        current: np.ndarray,
+        *,
+        history: Sequence[np.ndarray] = (),
+        classes: np.ndarray | None = None,
+    ) -> np.ndarray:
+        old, new = self._pair(previous, current, classes)
+        old = np.maximum(old, self.config.min_loss)
+        new = np.maximum(new, self.config.min_loss)
+        d = (old - new) / old
+        return d if self.config.clip is None else np.clip(d, -self.config.clip, self.config.clip)
+
+
+class LearningProgressReward(_RewardBase):
+    """Learning progress (Graves et al. 2017): the absolute change of an exponentially smoothed loss.
+
+    The smoothed loss runs over ``history`` (earlier loss vectors, oldest first), ``previous`` and ``current``
+    (``previous`` is not counted twice when ``history`` already ends with it):
+    ``s_t = smoothing * s_(t-1) + (1 - smoothing) * L_t``. The reward is ``|s_T - s_(T-1)|``, divided by
+    ``s_(T-1)`` when ``relative`` (default, so objectives with different loss scales compare), and clipped to
+    [0, 1]. The absolute value rewards forgetting as much as learning: both say the objective is in motion. With
+    ``signed`` the sign is kept instead (positive when the smoothed loss falls).
+    """
+
+    default_name = "learning_progress"
+
+    class Config(RewardConfig):
+        smoothing: float = Field(
+            0.5, ge=0.0, lt=1.0, description="Weight of the past in the smoothed loss (0: no smoothing)."
+        )
+        relative: bool = Field(True, description="Divide the change by the previous smoothed loss.")
+        signed: bool = Field(False, description="Keep the sign (a fall is positive) instead of |change|.")
+        min_loss: float = Field(1e-8, gt=0, description="Losses below this (e.g. 0) are raised to it.")
+
+    def __call__(
+        self,
+        previous: np.ndarray,
+        current: np.ndarray,
+        *,
+        history: Sequence[np.ndarray] = (),
+        classes: np.ndarray | None = None,
+    ) -> np.ndarray:
+        old, new = self._pair(previous, current, classes)
+        seq = [check_losses(h, size=old.size, what="earlier validation loss") for h in history]
+        if not seq or not np.array_equal(seq[-1], old):
+            seq.append(old)
+        beta = self.config.smoothing
+        s = seq[0]
+        for loss in seq[1:]:
+            s = beta * s + (1 - beta) * loss
+        s_next = beta * s + (1 - beta) * new
+        change = s - s_next  # positive when the smoothed loss falls
+        if self.config.relative:
+            change = change / np.maximum(s, self.config.min_loss)
+        if self.config.signed:
+            return np.clip(change, -1.0, 1.0)
+        return np.clip(np.abs(change), 0.0, 1.0)
