@@ -19,6 +19,11 @@ Resume. Each worker's iterator has ``state_dict`` / ``load_state_dict`` (its bat
 Pipeline's state); the StatefulDataLoader snapshots them with every batch (``snapshot_every_n_steps=1``), so
 its ``state_dict`` describes exactly the batches consumed, and a new loader that loads it continues the exact
 stream in fresh workers.
+
+What crosses from a worker per batch: one ``(5, batch_size, sequence_length)`` int32 array (the main process
+widens it to ``torch.long`` with numpy, not torch, whose thread pool would then spin), a few small arrays of
+metadata, and the snapshot, in which the Pipeline's state is a single leaf (an empty open batch in it holds no
+array). The result pipe is widened to hold a whole batch. See ``benchmarks/`` for what this costs.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import numpy as np
 import torch
 
 from birdie_core.errors import BirdieError, PipelineError
-from birdie_core.interfaces import Arm, Shard, normalise
+from birdie_core.interfaces import Arm, PackedBatch, Shard, normalise
 from birdie_core.pipeline import Pipeline
 
 __all__ = ["BatchInfo", "BatchLoader", "MixtureSchedule"]
@@ -61,9 +66,16 @@ class MixtureSchedule:
         # column 0: the stamp (a float64 holds every integer below 2**53 exactly); -1 marks an empty slot
         self._table = torch.full((self.capacity, self.num_arms + 1), -1.0, dtype=torch.float64)
         self._count = torch.zeros(1, dtype=torch.int64)  # entries ever written (the next slot is count % cap)
+        # bumped after every write: a reader's last answer holds while it is unchanged (see lookup)
+        self._writes = torch.zeros(1, dtype=torch.int64)
         self._table.share_memory_()
         self._count.share_memory_()
+        self._writes.share_memory_()
+        self._cache: tuple[int, int, np.ndarray] | None = None  # (writes, stamp, mixture) in this process
         self.set(0, mixture)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_cache": None}
 
     def set(self, effective: int, mixture: np.ndarray) -> None:
         """Use ``mixture`` for every batch with global index ``>= effective`` (main process only)."""
@@ -86,9 +98,18 @@ class MixtureSchedule:
         self._table[slot, 1:] = row[1:]
         self._table[slot, 0] = float(effective)  # the stamp last: a half-written row is never chosen early
         self._count[0] = count + 1
+        self._writes[0] += 1
 
     def lookup(self, index: int) -> tuple[int, np.ndarray]:
-        """``(stamp, mixture)`` of the entry in force for global batch ``index``."""
+        """``(stamp, mixture)`` of the entry in force for global batch ``index``.
+
+        Workers call this before every batch. When the answer was the newest entry and nothing has been
+        written since, it holds for every later index too, so it is reused without reading the table.
+        """
+        writes = int(self._writes.numpy()[0])
+        cache = self._cache
+        if cache is not None and cache[0] == writes and index >= cache[1]:
+            return cache[1], cache[2].copy()
         table = self._table.numpy().copy()
         stamps = table[:, 0]
         ok = np.flatnonzero((stamps >= 0) & (stamps <= index))
@@ -98,7 +119,11 @@ class MixtureSchedule:
                 f"{self.capacity} updates (this is a bug)"
             )
         best = ok[np.argmax(stamps[ok])]
-        return int(stamps[best]), table[best, 1:].copy()
+        stamp, mixture = int(stamps[best]), table[best, 1:].copy()
+        # the copy is consistent with `writes` only if no write completed meanwhile
+        if stamps[best] == stamps.max() and int(self._writes.numpy()[0]) == writes:
+            self._cache = (writes, stamp, mixture.copy())
+        return stamp, mixture
 
     def entries(self) -> list[tuple[int, list[float]]]:
         """The retained entries, oldest first, as plain data (for ``state_dict``)."""
@@ -113,6 +138,7 @@ class MixtureSchedule:
             raise PipelineError("a mixture schedule needs at least one entry")
         self._table.fill_(-1.0)
         self._count[0] = 0
+        self._writes[0] += 1
         for stamp, mixture in entries[-self.capacity :]:
             self.set(int(stamp), np.asarray(mixture, dtype=np.float64))
 
@@ -153,6 +179,30 @@ def _identity(item: Any) -> Any:
     return item
 
 
+def _widen_result_pipe(loader_iter: Any, batch_bytes: int) -> None:
+    """Let the pipe that carries the workers' batches hold a whole batch (Linux; best effort).
+
+    A pipe holds 64 KiB by default, so a batch of a few hundred KiB crossed it in several rounds of write,
+    wake-up and read; in one round the main process spent about a third less CPU time per 330 KB batch. The
+    size is capped at ``/proc/sys/fs/pipe-max-size`` (1 MiB by default); where any of this is unavailable
+    (not Linux, no permission) the pipe stays as it was.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system
+        return
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    reader = getattr(getattr(loader_iter, "_data_queue", None), "_reader", None)
+    if set_size is None or reader is None:
+        return
+    try:
+        with open("/proc/sys/fs/pipe-max-size") as f:
+            limit = int(f.read())
+        fcntl.fcntl(reader.fileno(), set_size, min(limit, max(1 << 16, 2 * batch_bytes)))
+    except (OSError, ValueError):
+        pass
+
+
 class _BatchIterator:
     """One worker's stream: a Pipeline on its shard, applying the schedule's mixture before each batch."""
 
@@ -176,13 +226,14 @@ class _BatchIterator:
         _, mixture = self.schedule.lookup(index)
         if not np.array_equal(mixture, self._mixture):
             self.pipeline.set_mixture(mixture)
-            self._mixture = mixture
+        self._mixture = mixture
         batch = self.pipeline.next_batch()
         self.local += 1
-        # int64 here, in the worker: the main process only wraps the arrays (torch.from_numpy, no copy)
-        tensors = {k: getattr(batch, k).astype(np.int64) for k in batch.TENSOR_KEYS}
+        # One (5, batch, length) array of the packer's int32 crosses the process boundary: one buffer to
+        # pickle and half the bytes of five int64 arrays. The main process widens it once (BatchLoader.next).
+        stacked = np.stack([getattr(batch, k) for k in batch.TENSOR_KEYS])
         return {
-            "tensors": tensors,
+            "tensors": stacked,
             "index": index,
             "worker": self.worker,
             "shard": (self.shard.index, self.shard.count),
@@ -198,7 +249,10 @@ class _BatchIterator:
             "version": _STATE_VERSION,
             "local": self.local,
             "shard": (self.shard.index, self.shard.count),
-            "pipeline": self.pipeline.state_dict(),
+            # In a 1-tuple, so that torchdata keeps it as one leaf: its incremental snapshots split every
+            # nested dict into leaves in the worker and rebuild them in the main process after every batch,
+            # which for the pipeline's state cost the main process more than receiving the batch itself.
+            "pipeline": (self.pipeline.state_dict(),),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -210,7 +264,8 @@ class _BatchIterator:
                 f"{(self.shard.index, self.shard.count)}: resume with the same number of workers and ranks"
             )
         self.local = int(state["local"])
-        self.pipeline.load_state_dict(state["pipeline"])
+        pipeline = state["pipeline"]
+        self.pipeline.load_state_dict(pipeline[0] if isinstance(pipeline, (tuple, list)) else pipeline)
         self._mixture = self.pipeline.mixture
 
 
@@ -311,6 +366,8 @@ class BatchLoader:
             if state is not None:
                 self._loader.load_state_dict(state)
             self._iter = iter(self._loader)
+            # five int32 arrays per batch
+            _widen_result_pipe(self._iter, 20 * self.cfg.batch_size * self.cfg.sequence_length)
         except BaseException as exc:
             self.close()
             if isinstance(exc, Exception):
@@ -344,7 +401,11 @@ class BatchLoader:
             err = self._as_pipeline_error(exc)
             self._failure = str(err).splitlines()[0]
             raise err from exc
-        tensors = {k: torch.from_numpy(v) for k, v in item["tensors"].items()}
+        # torch.long in one conversion, by numpy: torch's own conversion of an array this size runs on its
+        # thread pool, whose threads then spin for milliseconds, taking CPU time from the workers. Each key
+        # is a contiguous (batch, length) view of the result.
+        stacked = torch.from_numpy(np.asarray(item["tensors"]).astype(np.int64))
+        tensors = dict(zip(PackedBatch.TENSOR_KEYS, stacked.unbind(0)))
         info = BatchInfo(
             index=int(item["index"]),
             worker=int(item["worker"]),

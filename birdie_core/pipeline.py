@@ -32,6 +32,7 @@ skipped as too short).
 
 from __future__ import annotations
 
+import bisect
 import copy
 import itertools
 import zlib
@@ -181,8 +182,9 @@ class Pipeline:
             raise PipelineError(f"mixture_unit must be 'tokens' or 'examples', not {mixture_unit!r}")
         self.mixture_unit = mixture_unit
         # running sum / count of example lengths per arm (one pseudo-example of a common prior length, so every
-        # arm starts alike): in token mode, draws are weighted by mixture / mean length, so that the share of
-        # *positions* each arm fills tracks the mixture instead of favouring arms that make long examples
+        # arm starts alike): in token mode, draws are weighted by mixture / mean length (refreshed once per
+        # batch), so that the share of *positions* each arm fills tracks the mixture instead of favouring
+        # arms that make long examples
         prior = float(packer.sequence_length) / 4
         self._length_sum = np.full(len(arms), prior)
         self._length_count = np.ones(len(arms))
@@ -275,12 +277,17 @@ class Pipeline:
         self._refresh_weights()
 
     def _refresh_weights(self) -> None:
+        """Draw weights from the mixture and, in token mode, the running mean example length of each arm.
+
+        Run when the mixture changes and once per emitted batch, not per example: the mean lengths move
+        slowly, and a cdf over every arm for every example was a large share of the pipeline's own time.
+        """
         if self.mixture_unit == "tokens":
             w = self._mixture * (self._length_count / self._length_sum)
             self._weights = w / w.sum() if w.sum() > 0 else self._mixture
         else:
             self._weights = self._mixture
-        self._cdf = np.cumsum(self._weights)
+        self._cdf = np.cumsum(self._weights).tolist()
 
     # -- producing batches ------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[PackedBatch]:
@@ -304,12 +311,12 @@ class Pipeline:
             self._drop_tokens()
         return self._emit()
 
-    def _draw(self, cdf: np.ndarray) -> int:
+    def _draw(self, cdf: list[float]) -> int:
         total = cdf[-1]
         if total <= 0:
             return -1
-        arm = int(np.searchsorted(cdf, self.rng.random() * total, side="right"))
-        return min(arm, cdf.shape[0] - 1)
+        # bisect_right on a list is numpy's searchsorted(side="right") without the per-call overhead
+        return min(bisect.bisect_right(cdf, self.rng.random() * total), len(cdf) - 1)
 
     def _add_example(self, budget: int) -> list[int] | None:
         """Add one example from the current tokens; None on success, else the arms that failed."""
@@ -325,7 +332,7 @@ class Pipeline:
             failed.append(arm)
             weights = weights.copy()
             weights[arm] = 0.0  # renormalise over the arms not tried yet
-            cdf = np.cumsum(weights)
+            cdf = np.cumsum(weights).tolist()
         return failed
 
     def _fits_empty_row(self, arms: list[int], full: int) -> bool:
@@ -351,10 +358,9 @@ class Pipeline:
         self._consecutive_skips = 0
         self.stats.examples[arm] += 1
         self.stats.consumed[arm] += used
-        if self.mixture_unit == "tokens":
+        if self.mixture_unit == "tokens":  # the draw weights follow at the next batch (_emit)
             self._length_sum[arm] += example.length
             self._length_count[arm] += 1
-            self._refresh_weights()
 
     def _drop_tokens(self) -> None:
         stats = self.stats
@@ -417,6 +423,8 @@ class Pipeline:
         self.stats.batches += 1
         self.stats.batch_positions += int(batch.input_ids.size)
         self.stats.positions += batch.arm_positions
+        if self.mixture_unit == "tokens":
+            self._refresh_weights()
         return batch
 
     # -- resume -----------------------------------------------------------------------------------------

@@ -62,7 +62,9 @@ def test_the_training_loop_end_to_end(registry, tmp_path, num_workers):
             assert sorted(batch) == sorted(
                 ["input_ids", "label_ids", "attention_mask", "segment_ids", "position_ids"]
             )
-            assert all(v.dtype == torch.long and v.shape == (2, 128) for v in batch.values())
+            assert all(
+                v.dtype == torch.long and v.shape == (2, 128) and v.is_contiguous() for v in batch.values()
+            )
             info = birdie.last_batch_info
             assert info.index == step
             n_segments = sum(len(set(row.tolist()) - {0}) for row in batch["segment_ids"])

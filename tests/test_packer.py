@@ -156,6 +156,34 @@ def test_state_round_trip_mid_batch():
     assert a.stats == b.stats
 
 
+def test_state_between_batches_holds_no_arrays():
+    """Workers snapshot the packer after every batch: an empty open batch must not cost five arrays."""
+    a = packer(2, 16)
+    a.add(ex([1, 2, 3], [4, 5]), 0)
+    a.pop()
+    state = a.state_dict()
+    assert state["open"] is None
+    assert len(pickle.dumps(state)) < 500
+    b = packer(2, 16)
+    b.load_state_dict(pickle.loads(pickle.dumps(state)))
+    for p in (a, b):
+        p.add(ex([6, 7], [8, 9, 10]), 1)
+    x, y = a.pop(), b.pop()
+    for k in ("input_ids", "label_ids", "attention_mask", "segment_ids", "position_ids", "segment_arms"):
+        np.testing.assert_array_equal(getattr(x, k), getattr(y, k))
+    assert a.stats == b.stats
+
+
+def test_budget_tracks_the_roomiest_row():
+    p = packer(2, 20)
+    assert p.budget() == 20
+    for prefix, target, budget in ([[1] * 5, [2], 20], [[1] * 19, [2, 3], 15], [[1] * 3, [2], 12]):
+        p.add(ex(prefix, target), 0)
+        assert p.budget() == budget
+    p.pop()
+    assert p.budget() == 20 and not p.ready()
+
+
 def test_state_of_another_shape_is_refused():
     with pytest.raises(ValueError, match="sequence_length"):
         packer(2, 32).load_state_dict(packer(2, 16).state_dict())

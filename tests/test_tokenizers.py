@@ -236,6 +236,18 @@ def test_tiktoken_from_encoding(offline):
     assert tok.decode([299 + 1]) == "<unk_300>"  # a hole between the ranks and the special token
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.text() | st.sampled_from(["a\ud800b", "\udfff", "x\ud83d", LOOK_ALIKES]))
+def test_tiktoken_encode_matches_encode_ordinary(text):
+    """The adapter encodes into a buffer (encode_to_numpy), never through a list: same ids, lone surrogates
+    replaced exactly as encode_ordinary replaces them."""
+    enc = tiktoken.Encoding(**tiny_encoding_spec(TINY_RANKS))
+    tok = TiktokenTokenizer.from_encoding(enc, specials=["[S]"], num_sentinels=8)
+    ids = tok.encode(text)
+    assert ids.dtype == np.int32 and ids.flags.writeable
+    assert ids.tolist() == [i + 1 for i in enc.encode_ordinary(text)]
+
+
 def test_tiktoken_missing_vocabulary_is_a_quick_clear_error(offline):
     started = __import__("time").monotonic()
     with pytest.raises(ConfigError) as info:

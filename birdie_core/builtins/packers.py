@@ -71,32 +71,38 @@ class BestFitPacker(Packer):
         self._reset()
 
     # -- the Packer contract --------------------------------------------------------------------------
+    # Fill levels, segment counts and the budget are plain Python ints: budget() and ready() run for every
+    # example, and a numpy reduction over eight rows costs more than the Python loop it would replace.
     def budget(self) -> int:
-        return int(self.sequence_length - self._fill.min())
+        return self._budget
 
     def ready(self) -> bool:
-        return self.budget() <= self._full_free
+        return self._budget <= self._full_free
 
     def add(self, example: Example, arm: int) -> None:
         prefix, target = example.prefix, example.target
-        p, t = int(prefix.shape[0]), int(target.shape[0])
+        p, t = prefix.shape[0], target.shape[0]
         n = p + t - 1
         if p < 1 or t < 1:
             raise ValueError(f"an example needs a non-empty prefix and target, got {p} and {t} tokens")
         if not 0 <= arm < self.num_arms:
             raise ValueError(f"arm {arm} out of range for {self.num_arms} arms")
-        free = self.sequence_length - self._fill
-        fits = free >= n
-        if not fits.any():
-            raise ValueError(f"example of length {n} does not fit: budget is {int(free.max())}")
-        row = int(np.argmin(np.where(fits, free, self.sequence_length + 1)))  # best fit: tightest row
-        s = int(self._fill[row])
+        length = self.sequence_length
+        fill = self._fill
+        row, tightest = -1, length + 1
+        for r, f in enumerate(fill):  # best fit: the row with the least free space that still holds n
+            free = length - f
+            if n <= free < tightest:
+                row, tightest = r, free
+        if row < 0:
+            raise ValueError(f"example of length {n} does not fit: budget is {self._budget}")
+        s = fill[row]
         e, b = s + n, s + p  # end of the example, first target position
         self._input[row, s:b] = prefix
         self._input[row, b:e] = target[:-1]
         self._label[row, b - 1 : e] = target  # labels before b - 1 stay IGNORE_INDEX from the reset
         self._attn[row, s:b] = 1
-        seg = int(self._nseg[row]) + 1
+        seg = self._nseg[row] + 1
         self._seg[row, s:e] = seg
         self._pos[row, s:e] = self._positions[:n]
         if seg > self._seg_arms.shape[1]:  # grow the per-segment arm table geometrically
@@ -105,13 +111,15 @@ class BestFitPacker(Packer):
             self._seg_arms = grown
         self._seg_arms[row, seg - 1] = arm
         self._nseg[row] = seg
-        self._fill[row] = e
+        fill[row] = e
+        if length - s == self._budget:  # the roomiest row got fuller: the budget may shrink
+            self._budget = length - min(fill)
         self._arm_positions[arm] += n
         self._arm_consumed[arm] += example.consumed
         self._examples += 1
 
     def pop(self) -> PackedBatch:
-        width = max(1, int(self._nseg.max()))
+        width = max(1, max(self._nseg))
         batch = PackedBatch(
             input_ids=self._input,
             label_ids=self._label,
@@ -122,7 +130,7 @@ class BestFitPacker(Packer):
             arm_positions=self._arm_positions,
             arm_consumed=self._arm_consumed,
         )
-        filled = int(self._fill.sum())
+        filled = sum(self._fill)
         self._totals["batches"] += 1
         self._totals["examples"] += self._examples
         self._totals["positions"] += self.batch_size * self.sequence_length
@@ -141,9 +149,17 @@ class BestFitPacker(Packer):
         return out
 
     def state_dict(self) -> dict[str, Any]:
-        """The open batch and the counters, as plain numpy arrays and ints (pickle-friendly)."""
-        state: dict[str, Any] = {k: getattr(self, "_" + k).copy() for k in self._STATE_ARRAYS}
-        state["shape"] = (self.batch_size, self.sequence_length, self.num_arms)
+        """The open batch and the counters, as plain numpy arrays and ints (pickle-friendly).
+
+        An empty open batch (the state between two batches, which is when workers snapshot it) is saved as
+        ``None`` rather than as five arrays of padding.
+        """
+        state: dict[str, Any] = {"shape": (self.batch_size, self.sequence_length, self.num_arms)}
+        state["open"] = (
+            None if self._examples == 0 else {k: getattr(self, "_" + k).copy() for k in self._OPEN}
+        )
+        state["fill"] = list(self._fill)
+        state["nseg"] = list(self._nseg)
         state["examples"] = self._examples
         state["totals"] = dict(self._totals)
         return state
@@ -155,23 +171,18 @@ class BestFitPacker(Packer):
                 f"packer state is for (batch_size, sequence_length, num_arms) = {shape}, this packer is "
                 f"{(self.batch_size, self.sequence_length, self.num_arms)}"
             )
-        for k in self._STATE_ARRAYS:
-            setattr(self, "_" + k, np.array(state[k], copy=True))
+        self._reset()
+        open_batch = state["open"] if "open" in state else {k: state[k] for k in self._OPEN}  # older format
+        for k, v in (open_batch or {}).items():
+            setattr(self, "_" + k, np.array(v, copy=True))
+        self._fill = [int(f) for f in state["fill"]]
+        self._nseg = [int(n) for n in state["nseg"]]
+        self._budget = self.sequence_length - min(self._fill)
         self._examples = int(state["examples"])
         self._totals = {k: int(v) for k, v in state["totals"].items()}
 
-    _STATE_ARRAYS = (
-        "input",
-        "label",
-        "attn",
-        "seg",
-        "pos",
-        "fill",
-        "nseg",
-        "seg_arms",
-        "arm_positions",
-        "arm_consumed",
-    )
+    #: the arrays of the open batch (saved only when it holds an example)
+    _OPEN = ("input", "label", "attn", "seg", "pos", "seg_arms", "arm_positions", "arm_consumed")
 
     def _reset(self) -> None:
         shape = (self.batch_size, self.sequence_length)
@@ -180,8 +191,9 @@ class BestFitPacker(Packer):
         self._attn = np.zeros(shape, dtype=TOKEN_DTYPE)
         self._seg = np.zeros(shape, dtype=TOKEN_DTYPE)
         self._pos = np.zeros(shape, dtype=TOKEN_DTYPE)
-        self._fill = np.zeros(self.batch_size, dtype=np.int64)
-        self._nseg = np.zeros(self.batch_size, dtype=np.int64)
+        self._fill = [0] * self.batch_size  # used positions of each row
+        self._nseg = [0] * self.batch_size  # segments in each row
+        self._budget = self.sequence_length
         self._seg_arms = np.full((self.batch_size, 8), -1, dtype=TOKEN_DTYPE)
         self._arm_positions = np.zeros(self.num_arms, dtype=np.int64)
         self._arm_consumed = np.zeros(self.num_arms, dtype=np.int64)

@@ -45,10 +45,11 @@ class Deshuffling(Objective):
     ``unit: characters`` (default, as the original project does for text): the consumed tokens are decoded,
     ``round(characters * fraction)`` characters are permuted, and the result is encoded again. A shuffled
     text usually tokenizes into more tokens than the original; when input and target would then overflow
-    the budget, fewer document tokens are taken and the slice is shuffled again (both sides shrink
-    together, so the input is always a shuffle of exactly the target's text; at most 6 tries, then no
-    example). A slice is never cut inside a character: when its decoded text ends in a partial character and
-    the document goes on, up to three tokens are left for the next example.
+    the budget, fewer document tokens are taken (in proportion to the overflow, with a 1/16 margin) and the
+    slice is shuffled again (both sides shrink together, so the input is always a shuffle of exactly the
+    target's text; at most 6 tries, then no example). A slice is never cut inside a character: when its
+    decoded text ends in a partial character and the document goes on, up to three tokens are left for the
+    next example.
 
     ``unit: tokens`` (the paper's description): the same on token ids, so the input is a permutation of the
     target and both have the same length.
@@ -99,8 +100,10 @@ class Deshuffling(Objective):
             shuffled = np.asarray(tok.encode(_shuffle_characters(text, fraction, ctx.rng)), dtype=TOKEN_DTYPE)
             if 1 <= shuffled.shape[0] and shuffled.shape[0] + n <= limit:
                 return self.make_example(shuffled, tokens[:n], ctx, consumed=n), tokens[n:]
-            # too long once re-encoded: take fewer document tokens, in proportion to the overflow
-            n = min(n - 1, n * limit // (shuffled.shape[0] + n))
+            # too long once re-encoded: take fewer document tokens, in proportion to the overflow and 1/16
+            # below it (aiming at the limit itself failed again about half the time: a shuffle of the shorter
+            # text tokenizes a little differently, and every retry costs another encode)
+            n = min(n - 1, n * (limit - limit // 16) // (shuffled.shape[0] + n))
         return None, tokens
 
 

@@ -106,66 +106,89 @@ class SelectiveCopying(Objective):
         # every span's query and answer, reserved at their longest: [COPY] [START] [END] [DONE] + delimiters
         fixed = 4 + 2 * dmax
 
-        def context_room(lengths: np.ndarray) -> int:
-            return min(available, limit - int(lengths.sum()) - fixed * lengths.shape[0])
+        def context_room(lengths: list[int]) -> int:
+            return min(available, limit - sum(lengths) - fixed * len(lengths))
 
-        def fits(lengths: np.ndarray) -> bool:
-            return context_room(lengths) >= int(lengths.sum()) + 2 * dmin
+        def fits(lengths: list[int]) -> bool:
+            return context_room(lengths) >= sum(lengths) + 2 * dmin
 
-        lengths = rng.integers(lmin, lmax + 1, size=int(rng.integers(smin, smax + 1)))
+        # uniform integers from rng.random(): one call for all the draws of a step (rng.integers costs more
+        # per call than the rest of a span's placement)
+        count = smin + int(rng.random() * (smax - smin + 1))
+        lengths = [lmin + int(u * (lmax - lmin + 1)) for u in rng.random(count).tolist()]
         if not fits(lengths):
-            lengths = np.full(lengths.shape[0], lmin)
-            while lengths.shape[0] > smin and not fits(lengths):
-                lengths = lengths[:-1]
+            lengths = [lmin] * len(lengths)
+            while len(lengths) > smin and not fits(lengths):
+                lengths.pop()
             if not fits(lengths):
                 return None, tokens
         c_max = context_room(lengths)
-        c = min(max(self.draw_length(c_max, ctx), int(lengths.sum()) + 2 * dmin), c_max)
+        c = min(max(self.draw_length(c_max, ctx), sum(lengths) + 2 * dmin), c_max)
         context = tokens[:c]
+        raw = context.tobytes()  # delimiters are found with bytes.find, at whole-token offsets
 
         chosen: list[tuple[int, int, int, int]] = []  # (start, end, start delimiter, end delimiter)
-        for length in lengths.tolist():  # at most spans[1] iterations
-            found = self._place(context, length, chosen, rng)
+        for length in lengths:  # at most spans[1] iterations
+            found = self._place(raw, context.itemsize, c, length, chosen, rng)
             if found is not None:
                 chosen.append(found)
         if len(chosen) < smin:
             return None, tokens
 
         ids = [ctx.tokenizer.special_id(getattr(cfg, f)) for f in _MARKER_FIELDS]
-        copy_id, start_id, end_id, context_id, done_id = (np.array([i], dtype=TOKEN_DTYPE) for i in ids)
-        queries, answers = [], []
-        for a, b, d1, d2 in chosen:
-            queries += [copy_id, start_id, context[a - d1 : a], end_id, context[b : b + d2]]
-            answers += [context[a:b], done_id]
-        instruction = np.concatenate(queries)
-        context_part = np.concatenate([context_id, context])
+        copy_id, start_id, end_id, context_id, done_id = ids
+        # the body and the target are written into preallocated arrays: no list of small arrays to concatenate
+        query = sum(3 + d1 + d2 for _, _, d1, d2 in chosen)  # [COPY] [START] d1 [END] d2
+        body = np.empty(query + 1 + c, dtype=TOKEN_DTYPE)
+        target = np.empty(sum(b - a + 1 for a, b, _, _ in chosen), dtype=TOKEN_DTYPE)
         at_end = rng.random() < cfg.instruction_at_end  # type: ignore[attr-defined]
-        body = np.concatenate([context_part, instruction] if at_end else [instruction, context_part])
-        return self.make_example(body, np.concatenate(answers), ctx, consumed=c), tokens[c:]
+        at, i = (0, 1 + c) if at_end else (query, 0)  # where [CONTEXT] goes, where the queries start
+        body[at] = context_id
+        body[at + 1 : at + 1 + c] = context
+        t = 0
+        for a, b, d1, d2 in chosen:
+            body[i], body[i + 1] = copy_id, start_id
+            body[i + 2 : i + 2 + d1] = context[a - d1 : a]
+            i += 2 + d1
+            body[i] = end_id
+            body[i + 1 : i + 1 + d2] = context[b : b + d2]
+            i += 1 + d2
+            target[t : t + b - a] = context[a:b]
+            t += b - a
+            target[t] = done_id
+            t += 1
+        return self.make_example(body, target, ctx, consumed=c), tokens[c:]
 
     def _place(
         self,
-        context: np.ndarray,
+        raw: bytes,
+        width: int,
+        c: int,
         length: int,
         chosen: list[tuple[int, int, int, int]],
         rng: np.random.Generator,
     ) -> tuple[int, int, int, int] | None:
-        """A position and delimiters that identify a span of ``length`` tokens; None after max_attempts."""
+        """A position and delimiters that identify a span of ``length`` tokens; None after max_attempts.
+
+        ``raw`` is the context's bytes, ``width`` bytes per token, ``c`` tokens.
+        """
         dmin, dmax = self.config.delimiter_length  # type: ignore[attr-defined]
-        c = context.shape[0]
         last_start = c - length - dmin
         if last_start < dmin:
             return None
+        span = last_start - dmin + 1
+        sizes = dmax - dmin + 1
         for _ in range(self.config.max_attempts):  # type: ignore[attr-defined]
-            a = int(rng.integers(dmin, last_start + 1))
+            u_a, u_1, u_2 = rng.random(3).tolist()
+            a = dmin + int(u_a * span)
             b = a + length
             if any(a < e and s < b for s, e, _, _ in chosen):
                 continue
-            d1 = _unique_start_delimiter(context, a, min(int(rng.integers(dmin, dmax + 1)), a), min(dmax, a))
+            d1 = _unique_start_delimiter(raw, width, a, min(dmin + int(u_1 * sizes), a), min(dmax, a))
             if d1 is None:
                 continue
             d2 = _identifying_end_delimiter(
-                context, a, b, min(int(rng.integers(dmin, dmax + 1)), c - b), min(dmax, c - b)
+                raw, width, a, b, min(dmin + int(u_2 * sizes), c - b), min(dmax, c - b)
             )
             if d2 is None:
                 continue
@@ -173,30 +196,39 @@ class SelectiveCopying(Objective):
         return None
 
 
-def _unique_start_delimiter(context: np.ndarray, a: int, d: int, d_max: int) -> int | None:
-    """Length (>= d, <= d_max) of the delimiter ``context[a - length : a]`` that occurs once in the context.
+def _aligned_find(raw: bytes, pattern: bytes, width: int, start: int, end: int, skip: int = -1) -> int:
+    """Byte offset of the first occurrence of ``pattern`` in ``raw[start:end]`` that begins at a whole token
+    (a multiple of ``width``) other than ``skip``; -1 when there is none."""
+    p = raw.find(pattern, start, end)
+    while p != -1 and (p % width or p == skip):
+        p = raw.find(pattern, p + 1, end)
+    return p
 
-    Keeps the ends of every occurrence of the delimiter, narrowed token by token as it grows leftwards (a
-    loop over at most ``d_max`` delimiter tokens; the candidates shrink fast, so this beats comparing every
-    candidate over the whole window at once).
+
+def _unique_start_delimiter(raw: bytes, width: int, a: int, d: int, d_max: int) -> int | None:
+    """The shortest length in ``[d, d_max]`` of the delimiter ``context[a - length : a]`` that occurs once in
+    the context; None when even ``d_max`` tokens occur elsewhere too.
+
+    A longer delimiter never occurs more often than its tail, so the first unique length is the answer.
+    ``bytes.find`` over the context's bytes (matches accepted only at whole-token offsets) does each check.
     """
-    ends = np.flatnonzero(context == context[a - 1]) + 1
-    j = 1
-    while j < d_max and (j < d or ends.shape[0] > 1):
-        j += 1
-        ends = ends[ends >= j]
-        ends = ends[context[ends - j] == context[a - j]]
-    return max(j, d) if ends.shape[0] == 1 else None
+    end = a * width
+    for j in range(d, d_max + 1):
+        at = end - j * width
+        if _aligned_find(raw, raw[at:end], width, 0, len(raw), skip=at) == -1:
+            return j
+    return None
 
 
-def _identifying_end_delimiter(context: np.ndarray, a: int, b: int, d: int, d_max: int) -> int | None:
-    """Length (>= d, <= d_max) of ``context[b : b + length]`` such that it starts nowhere in ``[a, b)``."""
-    starts = np.flatnonzero(context[a:b] == context[b]) + a
-    j = 1
-    while j < d_max and (j < d or starts.shape[0] > 0):
-        starts = starts[context[starts + j] == context[b + j]]
-        j += 1
-    return max(j, d) if starts.shape[0] == 0 else None
+def _identifying_end_delimiter(raw: bytes, width: int, a: int, b: int, d: int, d_max: int) -> int | None:
+    """The shortest length in ``[d, d_max]`` of ``context[b : b + length]`` such that it starts nowhere in
+    ``[a, b)``; None when even ``d_max`` tokens do."""
+    for j in range(d, d_max + 1):
+        pattern = raw[b * width : (b + j) * width]
+        # an occurrence starting at a token in [a, b) ends at most (b - 1 + j) tokens in
+        if _aligned_find(raw, pattern, width, a * width, (b - 1 + j) * width) == -1:
+            return j
+    return None
 
 
 def find_answer(
