@@ -37,12 +37,12 @@ import copy
 import itertools
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from birdie_core.errors import PipelineError
+from birdie_core.errors import ConfigError, PipelineError
 from birdie_core.interfaces import (
     TOKEN_DTYPE,
     Arm,
@@ -241,7 +241,8 @@ class Pipeline:
         src_cfg = source if source is not None else getattr(cfg.data, split, None)
         if src_cfg is None:
             raise PipelineError(f"no {split!r} source is configured (data.{split})")
-        source_obj = _build_source(cfg, src_cfg, registry)
+        where = f"data.{split}" if source is None else ""
+        source_obj = _build_source(cfg, src_cfg, registry, where)
         packer_cls = registry.resolve("packer", cfg.packer.name).obj
         packer = packer_cls(cfg.packer, cfg.batch_size, cfg.sequence_length, len(arms))
         if mixture is None:
@@ -618,7 +619,19 @@ def _build_tokenizer(cfg: Any, registry: Any, specials: Sequence[str]) -> Tokeni
     )
 
 
-def _build_source(cfg: Any, src_cfg: Any, registry: Any) -> Source:
+def _build_source(cfg: Any, src_cfg: Any, registry: Any, where: str = "") -> Source:
+    """The source of ``src_cfg``; its config errors are reported under ``where`` (e.g. ``data.train``)."""
+    try:
+        return _make_source(cfg, src_cfg, registry)
+    except ConfigError as exc:
+        if not where:
+            raise
+        raise ConfigError(
+            [replace(i, path=f"{where}.{i.path}" if i.path else where) for i in exc.issues]
+        ) from None
+
+
+def _make_source(cfg: Any, src_cfg: Any, registry: Any) -> Source:
     """The source of ``src_cfg``; a ``callable`` source from the flat form uses the Python objects given."""
     objects = getattr(cfg, "python_objects", None) or {}
     entry = registry.resolve("source", src_cfg.name)

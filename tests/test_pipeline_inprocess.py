@@ -379,3 +379,12 @@ def test_token_mixture_unit_makes_the_position_share_track_the_mixture():
     # examples of ~380 vs ~32 positions: drawn per example, the long one fills ~90% of the positions
     assert _share_gap("examples") > 0.3
     assert _share_gap("tokens") < 0.05
+
+
+def test_a_source_config_error_names_its_place_in_the_pipeline_config(tmp_path):
+    from birdie_core.config import load_config
+    from birdie_core.errors import ConfigError
+
+    cfg = load_config({"data": {"train": {"name": "files", "paths": [str(tmp_path / "missing*.jsonl")]}}})
+    with pytest.raises(ConfigError, match=r"data\.train\.paths"):
+        Pipeline.from_config(cfg)
