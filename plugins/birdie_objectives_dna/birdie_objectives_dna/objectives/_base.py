@@ -15,13 +15,15 @@ random number is drawn, so the stream is the same as without the option.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo
+from pydantic import Field, ValidationInfo
 
 from birdie_core.interfaces import Objective, ObjectiveConfig, ObjectiveContext
 from birdie_core.noise import NoiseSpans, mask_runs, segment_gather_index
+from birdie_core.objective_tools import IntRange, MarkerName, fit_length, room
+from birdie_core.objective_tools import check_length_allows as _check_length_allows
 from birdie_objectives_dna.alphabet import Alphabet
 
 __all__ = [
@@ -61,34 +63,6 @@ class DnaObjective(Objective):
         if p > 0.0 and ctx.rng.random() < p:
             return alphabet.reverse_complement(window)
         return window
-
-
-def room(objective: Objective, budget: int) -> int:
-    """Positions left for the prefix body plus the target once the markers are placed.
-
-    An example occupies ``overhead + len(body) + len(target) - 1`` positions (the last target token is only
-    a label), so ``len(body) + len(target) <= room``.
-    """
-    return budget - objective.overhead + 1
-
-
-def fit_length(n: int, cost: Callable[[int], int], limit: int) -> int:
-    """The largest ``m <= n`` (to within a few tokens) with ``cost(m) <= limit``; a value < 1 when none.
-
-    ``cost`` must grow by at least one per document token (true of every objective here).
-    """
-    n = min(n, limit)
-    for _ in range(3):
-        c = cost(n) if n > 0 else 0
-        if c <= limit:
-            return n
-        n = n * limit // c
-    while n > 0:
-        excess = cost(n) - limit
-        if excess <= 0:
-            return n
-        n -= excess
-    return n
 
 
 def clean_stretch(tokens: np.ndarray, want: int, minimum: int, alphabet: Alphabet) -> tuple[int, int] | None:
@@ -142,46 +116,6 @@ def noise_mask_avoiding(spans: NoiseSpans, forbidden: np.ndarray) -> np.ndarray:
     return out
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Config field types
-# ---------------------------------------------------------------------------------------------------------
-
-
-def _as_range(value: Any) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value, value)  # `spans: 2` means exactly two
-    return value
-
-
-def _check_range(value: tuple[int, int]) -> tuple[int, int]:
-    lo, hi = value
-    if not 1 <= lo <= hi:
-        raise ValueError(f"must be [min, max] with 1 <= min <= max, got {list(value)}")
-    return value
-
-
-#: ``[min, max]`` of positive integers, both inclusive; a single integer ``n`` means ``[n, n]``
-IntRange = Annotated[tuple[int, int], BeforeValidator(_as_range), AfterValidator(_check_range)]
-
-
-def _check_marker(value: str) -> str:
-    if not value.strip():
-        raise ValueError("a marker name must not be empty or blank")
-    return value
-
-
-#: the name of a reserved marker (one special id of the tokenizer, e.g. ``[COPY]``)
-MarkerName = Annotated[str, AfterValidator(_check_marker)]
-
-
 def check_length_allows(minimum: int, what: str) -> Callable[[Any, ValidationInfo], Any]:
-    """A ``length`` validator: the longest slice must hold the ``minimum`` tokens the objective needs."""
-
-    def validate(value: tuple[int, int] | None, info: ValidationInfo) -> tuple[int, int] | None:
-        if value is not None and value[1] < minimum:
-            raise ValueError(
-                f"length max {value[1]} is below the {minimum} nucleotides {what} needs for one example"
-            )
-        return value
-
-    return validate
+    """The core's ``length`` validator, counting in nucleotides."""
+    return _check_length_allows(minimum, what, unit="nucleotides")
