@@ -11,8 +11,18 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, ValidationInfo
 
 from birdie_core.interfaces import Objective
+from birdie_core.noise import noise_counts
 
-__all__ = ["IntRange", "MarkerName", "check_length_allows", "fit_length", "room"]
+__all__ = [
+    "IntRange",
+    "MarkerName",
+    "check_length_allows",
+    "check_mean_span_fits",
+    "fit_length",
+    "marker_corruption_cost",
+    "room",
+    "sentinel_corruption_cost",
+]
 
 
 def room(objective: Objective, budget: int) -> int:
@@ -81,6 +91,43 @@ def check_length_allows(
         if value is not None and value[1] < minimum:
             raise ValueError(
                 f"length max {value[1]} is below the {minimum} {unit} {what} needs for one example"
+            )
+        return value
+
+    return validate
+
+
+def sentinel_corruption_cost(
+    rate: float, mean_span: float, max_spans: int | None = None
+) -> Callable[[int], int]:
+    """Positions T5 span corruption of ``m`` tokens takes: body ``m - noise + spans`` + target ``noise + spans``."""
+
+    def cost(m: int) -> int:
+        return m + 2 * noise_counts(m, rate, mean_span, max_spans)[1] if m >= 2 else m
+
+    return cost
+
+
+def marker_corruption_cost(rate: float, mean_span: float) -> Callable[[int], int]:
+    """Positions BART text infilling of ``m`` tokens takes: body ``m - noise + spans`` + target ``m``."""
+
+    def cost(m: int) -> int:
+        if m < 2:
+            return 2 * m
+        noise, spans = noise_counts(m, rate, mean_span)
+        return 2 * m - noise + spans
+
+    return cost
+
+
+def check_mean_span_fits(unit: str = "tokens") -> Callable[[Any, ValidationInfo], Any]:
+    """A ``mean_span`` validator: a span may not be longer than the ``length`` range allows."""
+
+    def validate(value: float, info: ValidationInfo) -> float:
+        length = info.data.get("length")
+        if length is not None and value > length[1]:
+            raise ValueError(
+                f"mean_span {value:g} is longer than the length range allows (at most {length[1]} {unit})"
             )
         return value
 

@@ -8,7 +8,8 @@ import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
 from birdie_core.interfaces import Example, Objective, ObjectiveConfig, ObjectiveContext
-from birdie_core.noise import marker_corruption, noise_counts, random_spans
+from birdie_core.noise import marker_corruption, random_spans
+from birdie_core.objective_tools import check_mean_span_fits, marker_corruption_cost
 from birdie_objectives_text._common import MarkerName, check_length_allows, fit_length, room
 
 __all__ = ["Autoencoding"]
@@ -52,15 +53,7 @@ class Autoencoding(Objective):
 
         _length_allows = field_validator("length")(check_length_allows(MIN_TOKENS, "autoencoding"))
 
-        @field_validator("mean_span")
-        @classmethod
-        def _span_within_length(cls, value: float, info: ValidationInfo) -> float:
-            length = info.data.get("length")
-            if length is not None and value > length[1]:
-                raise ValueError(
-                    f"mean_span {value:g} is longer than the length range allows (at most {length[1]} tokens)"
-                )
-            return value
+        _span_fits = field_validator("mean_span")(check_mean_span_fits("tokens"))
 
         @field_validator("mask_marker")
         @classmethod
@@ -81,11 +74,7 @@ class Autoencoding(Objective):
         if min(tokens.shape[0], limit) < MIN_TOKENS:
             return None, tokens
 
-        def cost(m: int) -> int:  # body (m - noise + spans) + target (m)
-            if m < 2:
-                return 2 * m
-            noise, spans = noise_counts(m, rate, mean)
-            return 2 * m - noise + spans
+        cost = marker_corruption_cost(rate, mean)
 
         n = fit_length(max(MIN_TOKENS, self.draw_length(tokens.shape[0], ctx)), cost, limit)
         if n < MIN_TOKENS:

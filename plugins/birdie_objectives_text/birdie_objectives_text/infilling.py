@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, field_validator
 
 from birdie_core.interfaces import Example, Objective, ObjectiveConfig, ObjectiveContext
-from birdie_core.noise import noise_counts, random_spans, sentinel_corruption
+from birdie_core.noise import random_spans, sentinel_corruption
+from birdie_core.objective_tools import check_mean_span_fits, sentinel_corruption_cost
 from birdie_objectives_text._common import check_length_allows, fit_length, room
 
 __all__ = ["SpanCorruption"]
@@ -39,15 +40,7 @@ class SpanCorruption(Objective):
 
         _length_allows = field_validator("length")(check_length_allows(MIN_TOKENS, "infilling"))
 
-        @field_validator("mean_span")
-        @classmethod
-        def _span_within_length(cls, value: float, info: ValidationInfo) -> float:
-            length = info.data.get("length")
-            if length is not None and value > length[1]:
-                raise ValueError(
-                    f"mean_span {value:g} is longer than the length range allows (at most {length[1]} tokens)"
-                )
-            return value
+        _span_fits = field_validator("mean_span")(check_mean_span_fits("tokens"))
 
     def build(
         self, tokens: np.ndarray, budget: int, ctx: ObjectiveContext
@@ -61,8 +54,7 @@ class SpanCorruption(Objective):
         if sentinels.shape[0] == 0:
             raise ValueError("infilling needs sentinel ids, but the tokenizer reserved none")
 
-        def cost(m: int) -> int:  # body (m - noise + spans) + target (noise + spans)
-            return m + 2 * noise_counts(m, rate, mean, sentinels.shape[0])[1] if m >= 2 else m
+        cost = sentinel_corruption_cost(rate, mean, sentinels.shape[0])
 
         n = fit_length(max(MIN_TOKENS, self.draw_length(tokens.shape[0], ctx)), cost, limit)
         if n < MIN_TOKENS:

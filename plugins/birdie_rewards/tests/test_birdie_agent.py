@@ -253,9 +253,9 @@ def test_registering_the_plugin_does_not_import_torch():
 def test_building_the_reward_model_leaves_torchs_global_random_stream_alone():
     import numpy as np
     import torch
+    from birdie_rewards.birdie_agent import BirdieAgent
 
     from birdie_core import Arm
-    from birdie_rewards.birdie_agent import BirdieAgent
 
     torch.manual_seed(5)
     expected = torch.rand(3)
