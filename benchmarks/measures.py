@@ -174,7 +174,7 @@ def pipeline(spec: dict[str, Any]) -> dict[str, Any]:
     The measuring time is split into ``windows`` (2) back-to-back windows and the best one is kept, as
     ``timeit`` does: on a shared machine other load only ever slows a window down.
     """
-    from birdie_core.birdie import Birdie
+    from birdie_core.curriculum.birdie import Birdie
 
     workers = int(spec["workers"])
     seconds = float(spec.get("seconds", 3.0))

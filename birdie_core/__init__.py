@@ -10,10 +10,12 @@ from importlib import import_module
 from typing import Any
 
 from birdie_core.errors import BirdieError, ConfigError, ConfigIssue, PipelineError, PluginError
-from birdie_core.hookspecs import hookimpl, hookspec
+from birdie_core.hookspecs import Register, hookimpl, hookspec
 from birdie_core.interfaces import (
     IGNORE_INDEX,
     PAD_ID,
+    TOKEN_DTYPE,
+    WHOLE_SPLIT,
     Agent,
     AgentConfig,
     Arm,
@@ -44,8 +46,8 @@ _LAZY = {
     "load_config": "birdie_core.config",
     "PipelineConfig": "birdie_core.config",
     "Pipeline": "birdie_core.pipeline",
-    "Birdie": "birdie_core.birdie",
-    "EvaluationError": "birdie_core.birdie",
+    "Birdie": "birdie_core.curriculum.birdie",
+    "EvaluationError": "birdie_core.curriculum.birdie",
 }
 
 

@@ -163,7 +163,7 @@ def train(
 
     Works under `torchrun` and `accelerate launch -m birdie_core.cli train ...` for several processes.
     """
-    from birdie_core.train import train as run_training
+    from birdie_core.train.loop import train as run_training
 
     result = run_training(
         config_file,
@@ -182,7 +182,7 @@ def train(
 @click.argument("run_dir", type=click.Path(file_okay=False))
 def plot(run_dir: str) -> None:
     """Redraw the PNG plots of RUN_DIR (mixture, validation losses, training loss)."""
-    from birdie_core.plots import plot_run
+    from birdie_core.train.plots import plot_run
 
     for path in plot_run(run_dir):
         click.echo(str(path))

@@ -10,9 +10,12 @@ once per evaluation.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pluggy
+
+if TYPE_CHECKING:
+    from birdie_core.interfaces import Agent, Objective, Packer
 
 PROJECT = "birdie"
 
@@ -20,45 +23,49 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
-class Register(Protocol):
-    """The callback every registration hook receives.
+T_contra = TypeVar("T_contra", contravariant=True)
+
+
+class Register(Protocol[T_contra]):
+    """The callback every registration hook receives, typed by what the hook registers.
 
     ``register(name, cls)`` adds ``cls`` under ``"<namespace>.<name>"``, where the namespace is the plugin's
-    entry-point name (``core`` for the built-ins). ``name`` must be a plain identifier without a dot.
+    entry-point name (``core`` for the built-ins). ``name`` must be a plain identifier without a dot. What each
+    kind must be and how it is constructed is in :data:`birdie_core.kinds.COMPONENT_KINDS`.
     """
 
-    def __call__(self, name: str, cls: Any) -> None: ...
+    def __call__(self, name: str, cls: T_contra, /) -> None: ...
 
 
 @hookspec
-def birdie_register_objectives(register: Register) -> None:
+def birdie_register_objectives(register: Register[type[Objective[Any]]]) -> None:
     """Register :class:`birdie_core.Objective` subclasses, e.g. ``register("infilling", SpanCorruption)``."""
 
 
 @hookspec
-def birdie_register_packers(register: Register) -> None:
+def birdie_register_packers(register: Register[type[Packer[Any]]]) -> None:
     """Register :class:`birdie_core.Packer` subclasses."""
 
 
 @hookspec
-def birdie_register_reward_fns(register: Register) -> None:
+def birdie_register_reward_fns(register: Register[type]) -> None:
     """Register reward functions: classes with a ``Config`` model whose instances follow
     :class:`birdie_core.RewardFn`."""
 
 
 @hookspec
-def birdie_register_agents(register: Register) -> None:
+def birdie_register_agents(register: Register[type[Agent[Any]]]) -> None:
     """Register :class:`birdie_core.Agent` subclasses."""
 
 
 @hookspec
-def birdie_register_tokenizers(register: Register) -> None:
+def birdie_register_tokenizers(register: Register[type]) -> None:
     """Register tokenizer classes: a ``Config`` model and ``__init__(config, specials)`` building a
     :class:`birdie_core.Tokenizer`."""
 
 
 @hookspec
-def birdie_register_sources(register: Register) -> None:
+def birdie_register_sources(register: Register[type]) -> None:
     """Register source classes: a ``Config`` model and ``__init__(config)`` building a
     :class:`birdie_core.Source`."""
 
@@ -76,16 +83,3 @@ def birdie_on_mixture_update(step: int, mixture: dict[str, float], record: dict[
 @hookspec
 def birdie_on_evaluation(step: int, losses: dict[str, float]) -> None:
     """Observe the validation losses of one evaluation. Runs once per evaluation."""
-
-
-#: The registration hooks and the registry kind each one fills.
-REGISTRATION_HOOKS: dict[str, str] = {
-    "birdie_register_objectives": "objective",
-    "birdie_register_packers": "packer",
-    "birdie_register_reward_fns": "reward",
-    "birdie_register_agents": "agent",
-    "birdie_register_tokenizers": "tokenizer",
-    "birdie_register_sources": "source",
-}
-
-HookCaller = Callable[..., Any]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -172,6 +172,10 @@ class Shard:
         return doc_index % self.count == self.index
 
 
+#: The default shard: every document of the split.
+WHOLE_SPLIT = Shard()
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Protocols
 # ---------------------------------------------------------------------------------------------------------
@@ -251,19 +255,26 @@ class ObjectiveContext:
     start_id: int  # the start-of-generation marker
 
 
-class Objective(ABC):
+ObjectiveConfigT = TypeVar("ObjectiveConfigT", bound=ObjectiveConfig)
+PackerConfigT = TypeVar("PackerConfigT", bound=PackerConfig)
+AgentConfigT = TypeVar("AgentConfigT", bound=AgentConfig)
+
+
+class Objective(ABC, Generic[ObjectiveConfigT]):
     """Turns one tokenized document into one :class:`Example` within a token budget.
 
-    Subclasses set ``Config`` (a subclass of :class:`ObjectiveConfig`) and implement :meth:`build`.
-    Everything an objective does with a document is decided by ``ctx.rng``: same RNG state, same example.
+    Subclasses set ``Config`` (a subclass of :class:`ObjectiveConfig`) and implement :meth:`build`; written
+    as ``class Mine(Objective[MyConfig])`` with ``Config = MyConfig``, ``self.config`` type-checks as
+    ``MyConfig``. Everything an objective does with a document is decided by ``ctx.rng``: same RNG state,
+    same example.
     """
 
     Config: ClassVar[type[ObjectiveConfig]] = ObjectiveConfig
     #: objectives whose target repeats its input by design (copying): the conformance suite allows it
     copies_input: ClassVar[bool] = False
 
-    def __init__(self, config: ObjectiveConfig):
-        self.config = config
+    def __init__(self, config: ObjectiveConfigT):
+        self.config: ObjectiveConfigT = config
 
     def special_tokens(self) -> tuple[str, ...]:
         """Names of the markers this objective emits (its paradigm, plus any of its own)."""
@@ -309,7 +320,7 @@ class Objective(ABC):
         return Example(prefix, np.asarray(target, dtype=TOKEN_DTYPE), consumed)
 
 
-class Packer(ABC):
+class Packer(ABC, Generic[PackerConfigT]):
     """Places examples into fixed-shape rows and emits finished batches.
 
     The pipeline asks :meth:`budget` for the largest example it may add now, adds examples with :meth:`add`
@@ -318,8 +329,8 @@ class Packer(ABC):
 
     Config: ClassVar[type[PackerConfig]] = PackerConfig
 
-    def __init__(self, config: PackerConfig, batch_size: int, sequence_length: int, num_arms: int):
-        self.config = config
+    def __init__(self, config: PackerConfigT, batch_size: int, sequence_length: int, num_arms: int):
+        self.config: PackerConfigT = config
         self.batch_size = batch_size
         self.sequence_length = sequence_length
         self.num_arms = num_arms
@@ -365,7 +376,7 @@ class Decision:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-class Agent(ABC):
+class Agent(ABC, Generic[AgentConfigT]):
     """Proposes the next mixture from the history of mixtures, losses and rewards.
 
     Deterministic given ``seed`` and the sequence of calls; :meth:`state_dict` captures everything needed to
@@ -378,14 +389,14 @@ class Agent(ABC):
 
     def __init__(
         self,
-        config: AgentConfig,
+        config: AgentConfigT,
         arms: Sequence[Arm],
         initial: np.ndarray,
         *,
         seed: int = 0,
         num_steps: int = 0,
     ):
-        self.config = config
+        self.config: AgentConfigT = config
         self.arms = tuple(arms)
         self.initial = normalise(initial)
         self.seed = seed

@@ -29,13 +29,12 @@ import pluggy
 
 from birdie_core import hookspecs
 from birdie_core.errors import PluginError
+from birdie_core.kinds import COMPONENT_KINDS, KindName
 
 ENTRY_POINT_GROUP = "birdie"
 CORE_NAMESPACE = "core"
 #: Modules holding the built-ins; registered by module, exactly like a plugin, under the ``core`` namespace.
 DEFAULT_PLUGINS: tuple[str, ...] = ("birdie_core.builtins",)
-
-KINDS = ("objective", "packer", "reward", "agent", "tokenizer", "source")
 
 #: First-party distributions, so an entry whose plugin is not installed can say what to install.
 KNOWN_DISTRIBUTIONS: Mapping[str, str] = MappingProxyType(
@@ -46,7 +45,7 @@ KNOWN_DISTRIBUTIONS: Mapping[str, str] = MappingProxyType(
     }
 )
 #: Bare names the first-party plugins provide, per kind. Only used for "install X" hints.
-KNOWN_NAMES: Mapping[str, Mapping[str, tuple[str, ...]]] = MappingProxyType(
+KNOWN_NAMES: Mapping[KindName, Mapping[str, tuple[str, ...]]] = MappingProxyType(
     {
         "objective": {
             "infilling": ("text", "dna"),
@@ -72,10 +71,10 @@ KNOWN_NAMES: Mapping[str, Mapping[str, tuple[str, ...]]] = MappingProxyType(
 class Entry:
     """One registered component."""
 
-    kind: str
+    kind: KindName
     namespace: str
     name: str
-    obj: Any
+    obj: Any  # the registered class: its constructor is COMPONENT_KINDS[kind].constructor
     distribution: str | None
 
     @property
@@ -120,7 +119,7 @@ class Registry:
         plugins: Iterable[PluginInfo],
         manager: pluggy.PluginManager | None = None,
     ):
-        by_kind: dict[str, dict[str, Entry]] = {k: {} for k in KINDS}
+        by_kind: dict[str, dict[str, Entry]] = {k: {} for k in COMPONENT_KINDS}
         for e in entries:
             by_kind[e.kind][e.qualified_name] = e
         self._entries = MappingProxyType({k: MappingProxyType(v) for k, v in by_kind.items()})
@@ -128,17 +127,17 @@ class Registry:
         self.manager = manager
 
     # -- queries -----------------------------------------------------------------------------------------
-    def names(self, kind: str) -> list[str]:
+    def names(self, kind: KindName) -> list[str]:
         """Qualified names of one kind, sorted."""
         return sorted(self._entries[kind])
 
-    def entries(self, kind: str) -> list[Entry]:
+    def entries(self, kind: KindName) -> list[Entry]:
         return [self._entries[kind][n] for n in self.names(kind)]
 
     def broken(self) -> list[PluginInfo]:
         return [p for p in self.plugins if p.error]
 
-    def find(self, kind: str, name: str) -> Entry | None:
+    def find(self, kind: KindName, name: str) -> Entry | None:
         """The entry for a qualified or unambiguous bare name, else None (ambiguity raises)."""
         table = self._entries[kind]
         if name in table:
@@ -151,14 +150,14 @@ class Registry:
             raise UnknownNameError(f"{kind} name {name!r} is ambiguous: write one of {options}")
         return hits[0] if hits else None
 
-    def resolve(self, kind: str, name: str) -> Entry:
+    def resolve(self, kind: KindName, name: str) -> Entry:
         """Like :meth:`find`, but an unknown name raises with suggestions and install hints."""
         entry = self.find(kind, name)
         if entry is None:
             raise UnknownNameError(self.explain_unknown(kind, name))
         return entry
 
-    def explain_unknown(self, kind: str, name: str) -> str:
+    def explain_unknown(self, kind: KindName, name: str) -> str:
         """A message for an unknown name: the plugin that failed, the distribution to install, or a guess."""
         namespace, _, bare = name.rpartition(".")
         for p in self.broken():
@@ -190,7 +189,7 @@ class Registry:
             self.manager.hook.birdie_on_evaluation(step=step, losses=losses)
 
 
-def _known_namespaces(kind: str, bare: str, namespace: str) -> tuple[str, ...]:
+def _known_namespaces(kind: KindName, bare: str, namespace: str) -> tuple[str, ...]:
     return tuple(n for n in KNOWN_NAMES.get(kind, {}).get(bare, ()) if n == namespace)
 
 
@@ -323,26 +322,30 @@ def _load_one(pm: pluggy.PluginManager, cand: _Candidate, entries: dict[tuple[st
     mine: dict[tuple[str, str], Entry] = {}
     registered: dict[str, list[str]] = {}
     hooks = sorted(c.name for c in pm.get_hookcallers(plugin) or [])
+    trace = pm.trace.root.get("hook")
     try:
-        for hook_name, kind in hookspecs.REGISTRATION_HOOKS.items():
-            caller = getattr(pm.hook, hook_name)
-            for impl in caller.get_hookimpls():
-                if impl.plugin is not plugin:
-                    continue
+        for kind in COMPONENT_KINDS.values():
+            if kind.hook not in hooks:
+                continue
 
-                def register(name: str, obj: Any, _kind: str = kind) -> None:
-                    _check_registration(_kind, name, obj)
-                    key = (_kind, f"{cand.namespace}.{name}")
-                    if key in mine or key in entries:
-                        other = (mine.get(key) or entries[key]).distribution
-                        raise PluginError(
-                            f"{_kind} {key[1]!r} is registered twice (by {other or '?'} and "
-                            f"{cand.distribution or cand.module_name})"
-                        )
-                    mine[key] = Entry(_kind, cand.namespace, name, obj, cand.distribution)
-                    registered.setdefault(_kind, []).append(f"{cand.namespace}.{name}")
+            def register(name: str, obj: Any, _kind: KindName = kind.name) -> None:
+                _check_registration(_kind, name, obj)
+                key = (_kind, f"{cand.namespace}.{name}")
+                if key in mine or key in entries:
+                    other = (mine.get(key) or entries[key]).distribution
+                    raise PluginError(
+                        f"{_kind} {key[1]!r} is registered twice (by {other or '?'} and "
+                        f"{cand.distribution or cand.module_name})"
+                    )
+                mine[key] = Entry(_kind, cand.namespace, name, obj, cand.distribution)
+                registered.setdefault(_kind, []).append(f"{cand.namespace}.{name}")
 
-                impl.function(register=register)
+            # called per plugin, not through pm.hook, so that every registration is attributed to the plugin
+            # that made it; pluggy's tracer (BIRDIE_TRACE_HOOKS) is told about the call all the same
+            trace(f"{kind.hook} [{cand.namespace}]", {"register": "<callback>"})
+            for impl in getattr(pm.hook, kind.hook).get_hookimpls():
+                if impl.plugin is plugin:
+                    impl.function(register=register)
     except Exception as exc:
         pm.unregister(plugin)
         return failed("".join(traceback.format_exception_only(type(exc), exc)).strip())
@@ -357,7 +360,7 @@ def _load_one(pm: pluggy.PluginManager, cand: _Candidate, entries: dict[tuple[st
     )
 
 
-def _check_registration(kind: str, name: str, obj: Any) -> None:
+def _check_registration(kind: KindName, name: str, obj: Any) -> None:
     from pydantic import BaseModel
 
     if not isinstance(name, str) or not name.isidentifier():
@@ -365,15 +368,9 @@ def _check_registration(kind: str, name: str, obj: Any) -> None:
     config = getattr(obj, "Config", None)
     if not (isinstance(config, type) and issubclass(config, BaseModel)):
         raise PluginError(f"{kind} {name!r}: {obj!r} needs a nested pydantic `Config` model")
-    from birdie_core import interfaces
-
-    base = {
-        "objective": interfaces.Objective,
-        "packer": interfaces.Packer,
-        "agent": interfaces.Agent,
-    }.get(kind)
-    if base is not None and not (isinstance(obj, type) and issubclass(obj, base)):
-        raise PluginError(f"{kind} {name!r}: {obj!r} must subclass birdie_core.{base.__name__}")
+    spec = COMPONENT_KINDS[kind]
+    if spec.subclass_required and not (isinstance(obj, type) and issubclass(obj, spec.interface)):
+        raise PluginError(f"{kind} {name!r}: {obj!r} must subclass birdie_core.{spec.interface.__name__}")
 
 
 _DEFAULT: Registry | None = None
@@ -385,8 +382,3 @@ def default_registry() -> Registry:
     if _DEFAULT is None:
         _DEFAULT = load_registry()
     return _DEFAULT
-
-
-def reset_default_registry() -> None:
-    global _DEFAULT
-    _DEFAULT = None

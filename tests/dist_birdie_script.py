@@ -17,7 +17,7 @@ from accelerate import Accelerator
 from accelerate.checkpointing import load_custom_state
 from helpers_birdie import TEXTS, digest, make_config, make_registry
 
-from birdie_core.birdie import Birdie
+from birdie_core.curriculum.birdie import Birdie
 
 STEPS, SAVE_AT = 10, 5
 

@@ -24,13 +24,13 @@ from helpers_birdie import (
     time_limit,  # noqa: F401 - fixture
 )
 
-from birdie_core.birdie import Birdie, EvaluationError
+from birdie_core.curriculum.birdie import Birdie, EvaluationError
 from birdie_core.config import FlatFormWarning, load_config
 from birdie_core.errors import ConfigError
 from birdie_core.hookspecs import hookimpl
-from birdie_core.metrics import read_metrics
+from birdie_core.curriculum.metrics import read_metrics
 from birdie_core.registry import load_registry
-from birdie_core.schedule import PAPER_SCHEDULE, EvaluationSchedule
+from birdie_core.curriculum.schedule import PAPER_SCHEDULE, EvaluationSchedule
 
 pytestmark = pytest.mark.usefixtures("time_limit")
 
@@ -294,7 +294,7 @@ def test_mixture_updates_take_effect_at_the_defined_batch(registry, num_workers)
 RESUME_SCRIPT = """
 import json, sys, torch
 from helpers_birdie import make_config, make_registry, run_loop, RESUME_AGENT
-from birdie_core.birdie import Birdie
+from birdie_core.curriculum.birdie import Birdie
 state = torch.load(sys.argv[1], weights_only=False)
 with Birdie(make_config(num_workers=2, agent=RESUME_AGENT, every=[2, 5, 8]), registry=make_registry()) as b:
     b.load_state_dict(state)

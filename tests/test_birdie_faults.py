@@ -23,7 +23,7 @@ from helpers_birdie import (
     time_limit,  # noqa: F401 - fixture
 )
 
-from birdie_core.birdie import Birdie
+from birdie_core.curriculum.birdie import Birdie
 from birdie_core.errors import PipelineError
 
 pytestmark = pytest.mark.usefixtures("time_limit")
@@ -142,7 +142,7 @@ def test_garbage_collection_stops_every_worker(registry):
 CTRL_C_SCRIPT = """
 import json, sys
 from helpers_birdie import make_config, make_registry
-from birdie_core.birdie import Birdie
+from birdie_core.curriculum.birdie import Birdie
 birdie = Birdie(make_config(num_workers=2), registry=make_registry())   # no `with`, no close()
 birdie.get_next_training_sample()
 print(json.dumps(birdie.worker_pids()), flush=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from birdie_core.config import (
     FlatFormWarning,
@@ -21,6 +21,7 @@ from birdie_core.config import (
     format_path,
     load_config,
     load_yaml_with_lines,
+    read_config,
     resolved_config,
     save_resolved_config,
 )
@@ -164,7 +165,6 @@ def test_defaults(core):
     assert (cfg.curriculum.steps_between_evaluations, cfg.curriculum.num_steps) == (100, 1000)
     assert (cfg.workers.num_workers, cfg.workers.prefetch_factor) == (0, 2)
     assert cfg.train is None
-    assert PipelineConfig() == cfg  # the model's own defaults agree with load_config's
     assert load_config(cfg) is cfg
 
 
@@ -236,12 +236,25 @@ def test_steps_between_evaluations_accepts_a_schedule(core):
     assert cfg.curriculum.steps_between_evaluations == (10, 50, 250)
 
 
-def test_direct_construction_with_dicts_uses_the_default_registry():
-    cfg = PipelineConfig(
-        objectives=[{"name": "prefix_lm", "prefix_fraction": 0.5}, {"name": "next_token_prediction"}]
-    )
-    assert [o.name for o in cfg.objectives] == ["core.prefix_lm", "core.next_token_prediction"]
-    assert [o.id for o in cfg.objectives] == ["prefix_lm", "next_token_prediction"]
+def test_direct_construction_from_dicts_points_at_load_config(core):
+    # one validation path: the models never consult a registry themselves
+    with pytest.raises(ValidationError, match=r"build a pipeline config with birdie_core.load_config"):
+        PipelineConfig(
+            tokenizer={"name": "bytes"},
+            data={"train": {"name": "embedded"}, "validation": None},
+            objectives=[{"name": "next_token_prediction"}],
+            packer={"name": "best_fit"},
+            curriculum={"agent": {"name": "static"}},
+        )
+    cfg = load_config({}, core)
+    assert load_config(resolved_config(cfg), core) == cfg
+
+
+def test_flat_form_objects_are_not_dropped_by_load_config(core):
+    with pytest.raises(ConfigError) as info, pytest.warns(FlatFormWarning):
+        load_config({"tokenizer": _OriginalTokenizer(), "batch_size": 2}, core)
+    [issue] = info.value.issues
+    assert issue.path == "tokenizer" and "read_config" in issue.message and "Birdie(" in issue.message
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -572,7 +585,8 @@ def test_original_flat_form_is_mapped_with_one_warning(full):
     }
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        cfg = load_config(original, full)
+        loaded = read_config(original, full)
+    cfg = loaded.config
     flat = [w for w in caught if issubclass(w.category, FlatFormWarning)]
     assert len(flat) == 1
     message = str(flat[0].message)
@@ -591,9 +605,9 @@ def test_original_flat_form_is_mapped_with_one_warning(full):
     assert cfg.objectives[0].paradigm == "[C]" and cfg.objectives[2].mean_span == 3
     assert [o.prob for o in cfg.objectives] == [0.6, 0.2, 0.2]
 
-    assert cfg.tokenizer.name == "core.bytes" and cfg.tokenizer_object is tokenizer
-    assert cfg.python_objects["reward_fn"] is reward_fn
-    assert cfg.python_objects["ds"] is _documents and cfg.python_objects["text_grabber_fn"] is _grab
+    assert cfg.tokenizer.name == "core.bytes" and loaded.objects.tokenizer is tokenizer
+    assert loaded.objects.reward_fn is reward_fn
+    assert loaded.objects.ds is _documents and loaded.objects.text_grabber_fn is _grab
     train = cfg.data.train
     assert train.name == "core.callable" and train.split == "train"
     assert train.function == f"{__name__}:_documents" and train.text_grabber == f"{__name__}:_grab"

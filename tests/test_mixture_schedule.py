@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from birdie_core.errors import PipelineError
-from birdie_core.loader import MixtureSchedule
+from birdie_core.pipeline.workers import MixtureSchedule
 
 
 def mix(*p: float) -> np.ndarray:

@@ -11,7 +11,7 @@ from birdie_core.builtins.objectives import PrefixLM
 from birdie_core.builtins.packers import BestFitPacker
 from birdie_core.builtins.tokenizers import ByteTokenizer
 from birdie_core.interfaces import ObjectiveContext
-from birdie_core.model import PrefixLMTransformer, attention_allowed
+from birdie_core.train.models import PrefixLMTransformer, attention_allowed
 
 torch.manual_seed(0)
 

@@ -1,4 +1,4 @@
-"""birdie_core.noise: T5 span-noise semantics, sentinel corruption and its inverse, segment gathers."""
+"""birdie_core.tools.noise: T5 span-noise semantics, sentinel corruption and its inverse, segment gathers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from birdie_core.noise import (
+from birdie_core.tools.noise import (
     marker_corruption,
     mask_runs,
     noise_counts,

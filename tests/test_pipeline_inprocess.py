@@ -6,7 +6,6 @@ import itertools
 import pickle
 import time
 from pydoc_data.topics import topics
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -47,13 +46,13 @@ def make_cfg(
             NextTokenPrediction.Config(name="core.next_token_prediction", id="ntp", prob=1.0),
             PrefixLM.Config(name="core.prefix_lm", id="s", prob=1.0, paradigm="[S]"),
         )
-    return SimpleNamespace(
+    return dict(
         seed=seed,
         batch_size=batch_size,
         sequence_length=sequence_length,
         start_generating_paradigm=START,
         tokenizer=ByteTokenizer.Config(name="core.bytes"),
-        data=SimpleNamespace(
+        data=dict(
             train=InMemorySource.Config(name="test.memory", texts=tuple(texts)),
             validation=None
             if validation is None
@@ -61,8 +60,8 @@ def make_cfg(
         ),
         objectives=tuple(objectives),
         packer=BestFitPacker.Config(name="core.best_fit"),
-        curriculum=SimpleNamespace(agent=StaticAgent.Config(name="core.static")),
-        workers=SimpleNamespace(num_workers=0),
+        curriculum=dict(agent=StaticAgent.Config(name="core.static")),
+        workers=dict(num_workers=0),
     )
 
 
@@ -275,7 +274,7 @@ def test_invalid_mixtures_are_refused(registry, bad):
 
 def test_static_agent_override_sets_the_initial_mixture(registry):
     cfg = make_cfg()
-    cfg.curriculum = SimpleNamespace(agent=StaticAgent.Config(name="core.static", probs={"ntp": 3.0}))
+    cfg["curriculum"] = dict(agent=StaticAgent.Config(name="core.static", probs={"ntp": 3.0}))
     np.testing.assert_allclose(Pipeline.from_config(cfg, registry).mixture, [0.75, 0.25])
 
 

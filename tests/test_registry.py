@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from birdie_core import Objective, ObjectiveConfig, hookimpl, load_registry
 from birdie_core import registry as registry_mod
 from birdie_core.errors import PluginError
+from birdie_core.kinds import COMPONENT_KINDS
 from birdie_core.registry import UnknownNameError
 
 
@@ -224,3 +225,14 @@ def test_bare_name_of_a_plugin_that_failed_to_load_says_so(monkeypatch):
     reg = load_registry()
     with pytest.raises(UnknownNameError, match="plugin 'text' from birdie-objectives-text failed to load"):
         reg.resolve("objective", "infilling")
+
+
+def test_trace_hooks_shows_registration_and_observer_calls(monkeypatch, capsys):
+    monkeypatch.setenv("BIRDIE_TRACE_HOOKS", "1")
+    reg = load_registry(autoload=False)
+    reg.notify_evaluation(3, {"ntp": 1.5})
+    err = capsys.readouterr().err
+    for kind in COMPONENT_KINDS.values():
+        if kind.name != "reward":  # the core registers no reward function
+            assert f"{kind.hook} [core]" in err
+    assert "birdie_on_evaluation" in err and "step: 3" in err

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from pathlib import Path
 
 import pytest
 from helpers_train import evaluations, losses, registry_with_noise, tiny_config
 
-from birdie_core.birdie import Birdie
+from birdie_core.curriculum.birdie import Birdie
 from birdie_core.config import OptimizerConfig
 from birdie_core.errors import CheckpointError, ConfigError, RunDirectoryError
-from birdie_core.train import build_scheduler, train
+from birdie_core.train.loop import build_scheduler, train
 
 
 def quiet(_: str) -> None:
@@ -131,8 +132,11 @@ def test_a_model_that_does_not_fit_is_a_config_error(tmp_path, model, expected):
 
 def test_a_missing_data_file_is_a_config_error_before_anything_is_written(tmp_path):
     missing = {"train": {"name": "files", "paths": [str(tmp_path / "nope.txt")]}}
-    with pytest.raises(ConfigError, match=r"data\.train\.paths\[0\]: file .*nope\.txt' does not exist"):
+    with pytest.raises(ConfigError) as info:
         train(tiny_config(tmp_path / "run", data=missing), echo=quiet)
+    [issue] = info.value.issues
+    assert issue.path == "data.train.paths[0]"  # exactly once: the build step names the place, nothing re-paths it
+    assert re.fullmatch(r"file .*nope\.txt' does not exist.*", issue.message, flags=re.S)
     assert not (tmp_path / "run").exists()
     # not even --overwrite touches an earlier run when the new config cannot run
     train(tiny_config(tmp_path / "run"), max_steps=1, echo=quiet)

@@ -27,7 +27,7 @@ from typing import Any, BinaryIO, Literal
 from pydantic import Field, field_validator, model_validator
 
 from birdie_core.errors import BirdieError, ConfigError, ConfigIssue, PipelineError
-from birdie_core.interfaces import Document, Shard, SourceConfig
+from birdie_core.interfaces import WHOLE_SPLIT, Document, Shard, SourceConfig
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +38,6 @@ __all__ = [
     "HuggingFaceSource",
     "select_field",
 ]
-
-
-#: the default shard: the whole split, for single-process use
-WHOLE_SPLIT = Shard()
 
 
 def _new_stats() -> dict[str, int]:

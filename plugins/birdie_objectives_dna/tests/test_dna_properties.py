@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from birdie_core.interfaces import TOKEN_DTYPE, ObjectiveContext
-from birdie_core.noise import random_spans, splice_sentinel_targets
+from birdie_core.tools.noise import random_spans, splice_sentinel_targets
 
 PROPS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 START = "<|gen|>"

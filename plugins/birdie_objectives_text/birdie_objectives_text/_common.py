@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from birdie_core.objective_tools import IntRange, MarkerName, check_length_allows, fit_length, room
+from birdie_core.tools.objectives import IntRange, MarkerName, check_length_allows, fit_length, room
 
 __all__ = ["IntRange", "MarkerName", "check_length_allows", "fit_length", "room"]

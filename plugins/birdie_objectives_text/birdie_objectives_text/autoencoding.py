@@ -8,8 +8,8 @@ import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
 from birdie_core.interfaces import Example, Objective, ObjectiveConfig, ObjectiveContext
-from birdie_core.noise import marker_corruption, random_spans
-from birdie_core.objective_tools import check_mean_span_fits, marker_corruption_cost
+from birdie_core.tools.noise import marker_corruption, random_spans
+from birdie_core.tools.objectives import check_mean_span_fits, marker_corruption_cost
 from birdie_objectives_text._common import MarkerName, check_length_allows, fit_length, room
 
 __all__ = ["Autoencoding"]
@@ -21,7 +21,7 @@ class Autoencoding(Objective):
     """Input: the text with each noise span replaced by one ``mask_marker`` (the same id for every span, so
     the model must also infer how long each gap was). Target: the whole original slice.
 
-    The noise is T5's (:mod:`birdie_core.noise`): ``round(n * corruption_rate)`` noise tokens in
+    The noise is T5's (:mod:`birdie_core.tools.noise`): ``round(n * corruption_rate)`` noise tokens in
     ``max(1, round(noise / mean_span))`` spans; with a high rate and short spans (0.85 with a mean of 3)
     the spans are capped at the number of kept tokens, one kept token between two masks. An example of
     ``n`` document tokens costs ``2n - noise + spans`` positions (plus the markers).

@@ -8,8 +8,8 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from birdie_core.interfaces import Example, Objective, ObjectiveConfig, ObjectiveContext
-from birdie_core.noise import random_spans, sentinel_corruption
-from birdie_core.objective_tools import check_mean_span_fits, sentinel_corruption_cost
+from birdie_core.tools.noise import random_spans, sentinel_corruption
+from birdie_core.tools.objectives import check_mean_span_fits, sentinel_corruption_cost
 from birdie_objectives_text._common import check_length_allows, fit_length, room
 
 __all__ = ["SpanCorruption"]
@@ -22,7 +22,7 @@ class SpanCorruption(Objective):
     Target: each sentinel followed by the span it replaced.
 
     ``n`` document tokens are consumed (drawn from ``length``, then shrunk to fit the budget); the noise
-    follows T5 (:mod:`birdie_core.noise`): ``round(n * corruption_rate)`` noise tokens in
+    follows T5 (:mod:`birdie_core.tools.noise`): ``round(n * corruption_rate)`` noise tokens in
     ``max(1, round(noise / mean_span))`` spans, the text starting with a kept run and ending with a noise
     span. The example costs ``n + 2 * spans`` positions (plus the markers): each span adds its sentinel to
     both sides. Sentinels are reserved tokenizer ids; when a document would need more spans than the

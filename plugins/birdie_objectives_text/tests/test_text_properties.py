@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from text_helpers import START, context, make_tokenizer
 
 from birdie_core.interfaces import Example
-from birdie_core.noise import noise_counts, splice_sentinel_targets
+from birdie_core.tools.noise import noise_counts, splice_sentinel_targets
 
 PROPS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CORPUS = [topics[k] for k in sorted(topics)]

@@ -21,9 +21,9 @@ import numpy as np
 from pydantic import Field, ValidationInfo
 
 from birdie_core.interfaces import Objective, ObjectiveConfig, ObjectiveContext
-from birdie_core.noise import NoiseSpans, mask_runs, segment_gather_index
-from birdie_core.objective_tools import IntRange, MarkerName, fit_length, room
-from birdie_core.objective_tools import check_length_allows as _check_length_allows
+from birdie_core.tools.noise import NoiseSpans, mask_runs, segment_gather_index
+from birdie_core.tools.objectives import IntRange, MarkerName, fit_length, room
+from birdie_core.tools.objectives import check_length_allows as _check_length_allows
 from birdie_objectives_dna.alphabet import Alphabet
 
 __all__ = [

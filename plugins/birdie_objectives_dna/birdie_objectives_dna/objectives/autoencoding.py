@@ -6,8 +6,8 @@ import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
 from birdie_core.interfaces import Example, ObjectiveContext
-from birdie_core.noise import marker_corruption, random_spans
-from birdie_core.objective_tools import check_mean_span_fits, marker_corruption_cost
+from birdie_core.tools.noise import marker_corruption, random_spans
+from birdie_core.tools.objectives import check_mean_span_fits, marker_corruption_cost
 from birdie_objectives_dna.alphabet import Alphabet
 from birdie_objectives_dna.objectives._base import (
     DnaObjective,

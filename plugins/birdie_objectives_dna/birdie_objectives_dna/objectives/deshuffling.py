@@ -6,7 +6,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from birdie_core.interfaces import Example, ObjectiveContext
-from birdie_core.noise import segment_gather_index
+from birdie_core.tools.noise import segment_gather_index
 from birdie_objectives_dna.alphabet import Alphabet
 from birdie_objectives_dna.objectives._base import DnaObjective, DnaObjectiveConfig, clean_stretch, room
 

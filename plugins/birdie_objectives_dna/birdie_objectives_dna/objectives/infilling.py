@@ -6,8 +6,8 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from birdie_core.interfaces import Example, ObjectiveContext
-from birdie_core.noise import random_spans, replace_spans_with_sentinels, sentinel_corruption
-from birdie_core.objective_tools import check_mean_span_fits, sentinel_corruption_cost
+from birdie_core.tools.noise import random_spans, replace_spans_with_sentinels, sentinel_corruption
+from birdie_core.tools.objectives import check_mean_span_fits, sentinel_corruption_cost
 from birdie_objectives_dna.alphabet import Alphabet
 from birdie_objectives_dna.objectives._base import (
     DnaObjective,
@@ -27,7 +27,7 @@ class NucleotideInfilling(DnaObjective):
     """Input: the window with each noise span replaced by its own sentinel (``<mask_0>``, ``<mask_1>``, …).
     Target: each sentinel followed by the bases it replaced.
 
-    The noise is T5's (:mod:`birdie_core.noise`) with spans in nucleotides — at one token per base, spans of
+    The noise is T5's (:mod:`birdie_core.tools.noise`) with spans in nucleotides — at one token per base, spans of
     8–64 nt are what 3-token spans are for text, so the default mean span is 16. ``n`` bases are consumed
     (drawn from ``length``, then shrunk to fit the budget: the example costs ``n + 2 * spans`` positions).
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, ValidationInfo
 
 from birdie_core.interfaces import Objective
-from birdie_core.noise import noise_counts
+from birdie_core.tools.noise import noise_counts
 
 __all__ = [
     "IntRange",

@@ -14,7 +14,7 @@
 
 After the last validation loss of an evaluation is logged, the losses are averaged over ranks, rank 0 runs
 the reward function and the agent, the new mixture is broadcast to every rank and written, stamped with the
-batch index it takes effect from, into the mixture schedule the workers read (see ``birdie_core.loader``:
+batch index it takes effect from, into the mixture schedule the workers read (see ``birdie_core.pipeline.workers``:
 an update after ``k`` consumed batches takes effect from batch ``k + num_workers * prefetch_factor``).
 """
 
@@ -33,15 +33,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from birdie_core.config import PipelineConfig, load_config, save_resolved_config
-from birdie_core.distributed import Collective, collective_for
+from birdie_core.config.load import ConfigSource
+from birdie_core.config.models import PipelineConfig
+from birdie_core.config.resolved import save_resolved_config
+from birdie_core.curriculum.distributed import Collective, collective_for
+from birdie_core.curriculum.metrics import METRICS_NAME, MetricsLog, RealisedShares, by_key, jsonable
+from birdie_core.curriculum.schedule import EvaluationSchedule
 from birdie_core.errors import BirdieError, ConfigError, ConfigIssue, PipelineError
-from birdie_core.interfaces import Shard, normalise
-from birdie_core.loader import BatchInfo, BatchLoader, MixtureSchedule
-from birdie_core.metrics import METRICS_NAME, MetricsLog, RealisedShares, _jsonable
-from birdie_core.pipeline import Pipeline, arms_of
-from birdie_core.registry import Registry, default_registry
-from birdie_core.schedule import EvaluationSchedule
+from birdie_core.interfaces import Agent, Arm, RewardFn, Shard, normalise
+from birdie_core.pipeline.build import Components
+from birdie_core.pipeline.workers import BatchInfo, BatchLoader, MixtureSchedule
+from birdie_core.registry import Registry
 
 __all__ = ["Birdie", "EvaluationError"]
 
@@ -74,8 +76,9 @@ class _Evaluation:
 class Birdie:
     """Training batches whose objective mixture a reward-driven agent steers; see the module docstring.
 
-    ``config``: a YAML path, a dict (the nested form, or the original project's flat form), or a
-    :class:`~birdie_core.config.PipelineConfig`. ``registry``: the plugins to use (default: the process's).
+    ``config``: a YAML path, a dict (the nested form, or the original project's flat form), a
+    :class:`~birdie_core.config.PipelineConfig`, or already resolved :class:`~birdie_core.pipeline.Components`
+    (what ``birdie train`` passes). ``registry``: the plugins to use (default: the process's).
     ``accelerator``: an ``accelerate.Accelerator`` for multi-process training (also taken from the flat form's
     ``accelerator`` key); without one an initialised ``torch.distributed`` group is used if there is one.
     ``run_dir``: where the resolved config and ``metrics.jsonl`` go (nothing is written without it; the
@@ -87,7 +90,7 @@ class Birdie:
 
     def __init__(
         self,
-        config: PipelineConfig | Mapping[str, Any] | str | os.PathLike[str],
+        config: ConfigSource | Components,
         *,
         registry: Registry | None = None,
         accelerator: Any = None,
@@ -100,15 +103,18 @@ class Birdie:
         if accelerator is None and isinstance(config, Mapping):
             given = config.get("accelerator")
             accelerator = given if hasattr(given, "num_processes") else None
-        self.registry = registry if registry is not None else default_registry()
-        self.config: PipelineConfig = load_config(config, self.registry)
+        components = config if isinstance(config, Components) else Components.resolve(config, registry)
+        #: the components of the config, resolved once; workers and validation batches are built from them
+        self.components = components
+        self.registry: Registry = components.registry
+        self.config: PipelineConfig = components.config
         cfg = self.config
         self.accelerator = accelerator
         self.collective: Collective = collective_for(accelerator, rank, world_size)
-        self.arms = tuple(arms_of(cfg, self.registry))
-        self.keys: tuple[str, ...] = tuple(a.key for a in self.arms)
-        self.agent = self._make_agent()
-        self.reward_fn = self._make_reward()
+        self.arms: tuple[Arm, ...] = components.arms
+        self.keys: tuple[str, ...] = components.keys
+        self.agent: Agent[Any] = components.agent()
+        self.reward_fn: RewardFn | None = components.reward_fn(self.agent)
         classes = list(dict.fromkeys(a.objective for a in self.arms))
         self._classes = np.array([classes.index(a.objective) for a in self.arms], dtype=np.int64)
         self.schedule = EvaluationSchedule(cfg.curriculum.steps_between_evaluations)
@@ -143,43 +149,15 @@ class Birdie:
             self._metrics = MetricsLog(self.run_dir / METRICS_NAME)
 
     # -- construction -------------------------------------------------------------------------------------
-    def _make_agent(self) -> Any:
-        cfg = self.config
-        agent_cls = self.registry.resolve("agent", cfg.curriculum.agent.name).obj
-        probs = np.array([c.prob for c in cfg.objectives], dtype=np.float64)
-        return agent_cls(
-            cfg.curriculum.agent, self.arms, probs, seed=cfg.seed, num_steps=cfg.curriculum.num_steps
-        )
-
-    def _make_reward(self) -> Any:
-        reward_cfg = self.config.curriculum.reward
-        if reward_cfg is None:
-            if self.agent.needs_reward:
-                raise ConfigError(
-                    ConfigIssue(
-                        "curriculum.reward",
-                        f"agent {self.config.curriculum.agent.name!r} learns from rewards: set a reward function, "
-                        "e.g. {name: birdie} (pip install birdie-rewards)",
-                    )
-                )
-            return None
-        return self.registry.resolve("reward", reward_cfg.name).obj(reward_cfg)
-
     def _new_loader(self, initial: np.ndarray) -> None:
         workers = self.config.workers
-        lookahead = workers.num_workers * workers.prefetch_factor
-        self._mixtures = MixtureSchedule(initial, lookahead)
+        self._mixtures = MixtureSchedule(initial, workers.num_workers * workers.prefetch_factor)
         self._loader = BatchLoader(
-            self.config,
-            self.registry,
+            self.components,
             self._mixtures,
-            self.arms,
             rank=self.collective.rank,
             world_size=self.collective.world_size,
-            num_workers=workers.num_workers,
-            prefetch_factor=workers.prefetch_factor,
             timeout=self.worker_timeout,
-            seed=self.config.seed,
         )
         self._finalizer = weakref.finalize(self, self._loader.close)
 
@@ -301,8 +279,7 @@ class Birdie:
 
     # -- the curriculum -----------------------------------------------------------------------------------
     def _build_validation(self) -> list[tuple[str, dict[str, torch.Tensor]]]:
-        cfg = self.config
-        source = None if cfg.data.validation is not None else cfg.data.train
+        read_from = None if self.config.data.validation is not None else "train"
         coll = self.collective
         shard = Shard(coll.rank, coll.world_size)
         out: list[tuple[str, dict[str, torch.Tensor]]] = []
@@ -311,9 +288,7 @@ class Birdie:
             one_hot[i] = 1.0
             pipe = None
             try:
-                pipe = Pipeline.from_config(
-                    cfg, self.registry, "validation", shard, mixture=one_hot, source=source
-                )
+                pipe = self.components.pipeline("validation", shard, one_hot, read_from=read_from)
                 batches = [pipe.next_batch() for _ in range(self.num_validation_batches)]
             except BirdieError as exc:
                 raise PipelineError(
@@ -356,9 +331,9 @@ class Birdie:
             "step": int(step),
             "batches_consumed": self._consumed,
             "effective_batch": effective,
-            "mixture": _by_key(self.keys, mixture),
-            "losses": _by_key(self.keys, losses),
-            "rewards": None if rewards is None else _by_key(self.keys, np.asarray(rewards)),
+            "mixture": by_key(self.keys, mixture),
+            "losses": by_key(self.keys, losses),
+            "rewards": None if rewards is None else by_key(self.keys, np.asarray(rewards)),
             "explored": bool(outcome["explored"]),
             "agent": outcome["info"],
             "realised": realised.summary(self.keys),
@@ -402,7 +377,7 @@ class Birdie:
             "mixture": mixture,
             "rewards": rewards,
             "explored": bool(decision.explored),
-            "info": _jsonable(dict(decision.info)),
+            "info": jsonable(dict(decision.info)),
         }
 
     # -- resume -------------------------------------------------------------------------------------------
@@ -490,10 +465,6 @@ class Birdie:
             f"Birdie({len(self.arms)} objectives, {workers} workers, rank {self.collective.rank}/"
             f"{self.collective.world_size}, {self._consumed} batches consumed)"
         )
-
-
-def _by_key(keys: tuple[str, ...], values: np.ndarray) -> dict[str, float]:
-    return {k: float(v) for k, v in zip(keys, values)}
 
 
 def _loss_value(key: str, loss: Any) -> float:

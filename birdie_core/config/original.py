@@ -7,14 +7,37 @@ every key that means nothing here is listed in one :class:`FlatFormWarning`.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 from birdie_core.registry import Registry, UnknownNameError, default_registry
 
+__all__ = ["FlatFormWarning", "PythonObjects", "from_original_form", "is_original_form"]
+
 
 class FlatFormWarning(UserWarning):
     """A config in the original Birdie project's flat form was mapped onto the nested form."""
+
+
+@dataclass(frozen=True)
+class PythonObjects:
+    """What a flat-form dict carries that YAML cannot hold, kept beside the config for the build step.
+
+    ``tokenizer``: a tokenizer object (the config's ``tokenizer`` entry is then a placeholder); ``ds`` /
+    ``ds_validation`` / ``text_grabber_fn``: the callables behind the ``callable`` sources; ``reward_fn``: the
+    original's reward callable, kept for reference (the curriculum uses registered reward functions).
+    """
+
+    tokenizer: Any = None
+    ds: Callable[..., Any] | None = None
+    ds_validation: Callable[..., Any] | None = None
+    text_grabber_fn: Callable[[Any], str] | None = None
+    reward_fn: Callable[..., Any] | None = None
+
+    def names(self) -> list[str]:
+        """The names of the objects given."""
+        return [f.name for f in fields(self) if getattr(self, f.name) is not None]
 
 
 #: Keys only the original flat form has (any of them marks a dict as flat).
@@ -62,13 +85,12 @@ def is_original_form(data: Mapping[str, Any]) -> bool:
 
 def from_original_form(
     data: Mapping[str, Any], registry: Registry | None = None
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[dict[str, Any], PythonObjects]:
     """Map a config in the original project's flat form onto the nested form; returns ``(nested, objects)``.
 
-    ``objects`` holds what YAML cannot: ``tokenizer`` (a tokenizer object; the nested config gets a
+    ``objects`` holds what YAML cannot (:class:`PythonObjects`): a tokenizer object (the nested config gets a
     ``{name: bytes}`` placeholder), and the callables ``ds``, ``ds_validation``, ``text_grabber_fn``,
-    ``reward_fn``. :func:`load_config` attaches them to the result (:attr:`PipelineConfig.tokenizer_object`,
-    :attr:`PipelineConfig.python_objects`). ``ds`` becomes ``data.train: {name: callable, function: ...}``
+    ``reward_fn``. :func:`~birdie_core.config.read_config` returns them beside the config. ``ds`` becomes ``data.train: {name: callable, function: ...}``
     (and ``data.validation`` the same with ``split: validation``), a callable written as its
     ``module:qualname``. The original's agent (the reward model) maps to ``birdie`` when birdie-rewards is
     installed, else to ``static``. One :class:`FlatFormWarning` lists what was mapped differently or ignored.
@@ -110,7 +132,7 @@ def from_original_form(
     elif reward_fn is not None:
         objects["reward_fn"] = reward_fn
         notes.append(
-            "reward_fn is a Python callable: kept in python_objects, the curriculum uses registered rewards"
+            "reward_fn is a Python callable: kept beside the config, the curriculum uses registered rewards"
         )
 
     tokenizer = rest.pop("tokenizer", None)
@@ -122,7 +144,7 @@ def from_original_form(
         objects["tokenizer"] = tokenizer
         nested["tokenizer"] = {"name": "bytes"}  # a placeholder: the object itself is kept
         notes.append(
-            f"tokenizer is a {type(tokenizer).__name__} object: kept as tokenizer_object; "
+            f"tokenizer is a {type(tokenizer).__name__} object: kept beside the config; "
             "the tokenizer config is a {name: bytes} placeholder"
         )
 
@@ -164,9 +186,9 @@ def from_original_form(
         "this configuration is in the original Birdie project's flat form and was mapped onto the nested "
         "form (birdie_core.config.resolved_config shows the result)" + "".join(f"; {n}" for n in notes),
         FlatFormWarning,
-        stacklevel=4,  # the caller of load_config
+        stacklevel=5,  # the caller of load_config
     )
-    return nested, objects
+    return nested, PythonObjects(**objects)
 
 
 def _original_curriculum(

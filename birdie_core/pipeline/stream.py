@@ -37,14 +37,15 @@ import copy
 import itertools
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from birdie_core.errors import ConfigError, PipelineError
+from birdie_core.errors import PipelineError
 from birdie_core.interfaces import (
     TOKEN_DTYPE,
+    WHOLE_SPLIT,
     Arm,
     Example,
     Objective,
@@ -57,20 +58,14 @@ from birdie_core.interfaces import (
     normalise,
 )
 
-__all__ = [
-    "WHOLE_SPLIT",
-    "Pipeline",
-    "PipelineStats",
-    "Preview",
-    "PreviewItem",
-    "arms_of",
-    "initial_mixture",
-    "preview",
-]
+if TYPE_CHECKING:
+    from birdie_core.config.load import ConfigSource
+    from birdie_core.pipeline.build import Split
+    from birdie_core.registry import Registry
+
+__all__ = ["Pipeline", "PipelineStats"]
 
 _STATE_VERSION = 1
-#: the default shard: every document of the split
-WHOLE_SPLIT = Shard()
 _NO_TOKENS = np.zeros(0, dtype=TOKEN_DTYPE)
 
 
@@ -210,56 +205,18 @@ class Pipeline:
     @classmethod
     def from_config(
         cls,
-        cfg: Any,
-        registry: Any = None,
-        split: str = "train",
+        cfg: ConfigSource,
+        registry: Registry | None = None,
+        split: Split = "train",
         shard: Shard = WHOLE_SPLIT,
         *,
         mixture: np.ndarray | Sequence[float] | None = None,
-        source: Any = None,
     ) -> Pipeline:
-        """Build every component a resolved pipeline config names (see ``birdie_core.config``).
+        """The pipeline of ``cfg``'s ``split`` (a shortcut for :meth:`Components.resolve(...).pipeline
+        <birdie_core.pipeline.build.Components.pipeline>`); ``mixture`` defaults to the agent's initial one."""
+        from birdie_core.pipeline.build import Components
 
-        ``mixture`` defaults to the configured agent's initial mixture. ``source`` (a source config) replaces
-        ``cfg.data.<split>``, e.g. to draw validation batches from the train source. Python objects kept
-        beside a config in the original flat form are used: a tiktoken ``Encoding`` given as the tokenizer, and
-        the ``ds`` / ``ds_validation`` / ``text_grabber_fn`` callables for a ``callable`` source.
-        """
-        if registry is None:
-            from birdie_core.registry import default_registry
-
-            registry = default_registry()
-        obj_cfgs = tuple(cfg.objectives)
-        if not obj_cfgs:
-            raise PipelineError("the configuration lists no objectives")
-        entries = [registry.resolve("objective", c.name) for c in obj_cfgs]
-        objectives = [e.obj(c) for e, c in zip(entries, obj_cfgs)]
-        arms = [Arm(k, e.qualified_name) for k, e in zip(_arm_keys(obj_cfgs), entries)]
-        start = cfg.start_generating_paradigm
-        specials = list(dict.fromkeys([start, *(s for o in objectives for s in o.special_tokens())]))
-        tokenizer = _build_tokenizer(cfg, registry, specials)
-        src_cfg = source if source is not None else getattr(cfg.data, split, None)
-        if src_cfg is None:
-            raise PipelineError(f"no {split!r} source is configured (data.{split})")
-        where = f"data.{split}" if source is None else ""
-        source_obj = _build_source(cfg, src_cfg, registry, where)
-        packer_cls = registry.resolve("packer", cfg.packer.name).obj
-        packer = packer_cls(cfg.packer, cfg.batch_size, cfg.sequence_length, len(arms))
-        if mixture is None:
-            mixture = initial_mixture(cfg, arms, registry)
-        return cls(
-            tokenizer,
-            source_obj,
-            objectives,
-            arms,
-            packer,
-            mixture,
-            cfg.seed,
-            start,
-            shard,
-            split=split,
-            mixture_unit=getattr(cfg.curriculum, "mixture_unit", "tokens"),
-        )
+        return Components.resolve(cfg, registry).pipeline(split, shard, mixture)
 
     # -- the mixture ------------------------------------------------------------------------------------
     @property
@@ -480,172 +437,3 @@ class Pipeline:
         close = getattr(it, "close", None)
         if close is not None:
             close()
-
-    # -- inspection ---------------------------------------------------------------------------------------
-    def sample_examples(self, per_arm: int = 2, max_documents: int = 200) -> list[PreviewItem]:
-        """A few examples per arm from the first documents, each from its own document, for a preview.
-
-        Uses its own RNG and source iterator, so the stream is not disturbed.
-        """
-        rng = np.random.default_rng([self.seed, self.shard.index, self.shard.count, 1 << 20])
-        ctx = ObjectiveContext(tokenizer=self.tokenizer, rng=rng, start_id=self.ctx.start_id)
-        budget = self.packer.sequence_length
-        items: list[PreviewItem] = []
-        for arm, objective in zip(self.arms, self.objectives):
-            found = 0
-            docs = self.source.documents(self.shard, 0)
-            for doc in itertools.islice(docs, max_documents):
-                tokens = np.asarray(self.tokenizer.encode(doc.text), dtype=TOKEN_DTYPE)
-                example, _ = objective.build(tokens, budget, ctx)
-                if example is None:
-                    continue
-                items.append(PreviewItem.of(arm, example, doc.index, self.tokenizer))
-                found += 1
-                if found >= per_arm:
-                    break
-            getattr(docs, "close", lambda: None)()
-        return items
-
-
-@dataclass(frozen=True)
-class PreviewItem:
-    """One example shown by a preview, its prefix and target decoded separately."""
-
-    arm: str
-    objective: str
-    document: int
-    prefix: str
-    target: str
-    prefix_ids: np.ndarray
-    target_ids: np.ndarray
-    consumed: int
-    length: int
-
-    @classmethod
-    def of(cls, arm: Arm, example: Example, document: int, tokenizer: Tokenizer) -> PreviewItem:
-        return cls(
-            arm=arm.key,
-            objective=arm.objective,
-            document=document,
-            prefix=tokenizer.decode(example.prefix),
-            target=tokenizer.decode(example.target),
-            prefix_ids=example.prefix,
-            target_ids=example.target,
-            consumed=example.consumed,
-            length=example.length,
-        )
-
-
-@dataclass(frozen=True)
-class Preview:
-    """What ``birdie preview`` shows: examples per arm, and one real batch with its packing efficiency."""
-
-    items: list[PreviewItem]
-    batch: PackedBatch
-    efficiency: float
-    stats: PipelineStats
-
-
-def preview(
-    cfg: Any, registry: Any = None, per_objective: int = 2, *, split: str = "train", max_documents: int = 200
-) -> Preview:
-    """Examples of every objective in ``cfg`` (decoded) and the first batch of its training stream."""
-    pipeline = Pipeline.from_config(cfg, registry, split=split)
-    try:
-        items = pipeline.sample_examples(per_objective, max_documents)
-        batch = pipeline.next_batch()
-    finally:
-        pipeline.close()
-    return Preview(items=items, batch=batch, efficiency=batch.efficiency, stats=pipeline.stats)
-
-
-def initial_mixture(cfg: Any, arms: Sequence[Arm], registry: Any) -> np.ndarray:
-    """The configured agent's first mixture, given each objective's ``prob`` (unnormalised)."""
-    probs = np.array([c.prob for c in cfg.objectives], dtype=np.float64)
-    agent_cfg = cfg.curriculum.agent
-    agent_cls = registry.resolve("agent", agent_cfg.name).obj
-    return normalise(agent_cls(agent_cfg, arms, probs, seed=cfg.seed).initial_mixture())
-
-
-def _arm_keys(obj_cfgs: Sequence[Any]) -> list[str]:
-    """Each objective entry's ``id``; entries without one get their bare name (numbered when repeated)."""
-    explicit = [c.id for c in obj_cfgs if getattr(c, "id", None)]
-    dupes = sorted({k for k in explicit if explicit.count(k) > 1})
-    if dupes:
-        raise PipelineError(f"objective ids must be unique; repeated: {dupes}")
-    keys: list[str] = []
-    taken = set(explicit)
-    for c in obj_cfgs:
-        key = getattr(c, "id", None)
-        if not key:
-            base = c.name.rpartition(".")[2]
-            key = base
-            for n in itertools.count(2):
-                if key not in taken:
-                    break
-                key = f"{base}_{n}"
-        taken.add(key)
-        keys.append(key)
-    return keys
-
-
-def arms_of(cfg: Any, registry: Any = None) -> list[Arm]:
-    """The arms (objective configurations) of a config, in order, without building any component."""
-    if registry is None:
-        from birdie_core.registry import default_registry
-
-        registry = default_registry()
-    obj_cfgs = tuple(cfg.objectives)
-    names = [registry.resolve("objective", c.name).qualified_name for c in obj_cfgs]
-    return [Arm(k, n) for k, n in zip(_arm_keys(obj_cfgs), names)]
-
-
-def _build_tokenizer(cfg: Any, registry: Any, specials: Sequence[str]) -> Tokenizer:
-    obj = getattr(cfg, "tokenizer_object", None)
-    if obj is None:
-        return registry.resolve("tokenizer", cfg.tokenizer.name).obj(cfg.tokenizer, specials)
-    try:
-        import tiktoken
-    except ImportError:  # pragma: no cover - tiktoken is a dependency of the core
-        tiktoken = None
-    if tiktoken is not None and isinstance(obj, tiktoken.Encoding):
-        from birdie_core.builtins.tokenizers import TiktokenTokenizer
-
-        return TiktokenTokenizer.from_encoding(obj, specials, getattr(cfg.tokenizer, "num_sentinels", 512))
-    raise PipelineError(
-        f"the tokenizer object is a {type(obj).__name__}: only a tiktoken Encoding can be wrapped (its "
-        "reserved ids must be added to it); configure the tokenizer by name instead, e.g. "
-        "{name: tiktoken, encoding: o200k_base} or {name: bytes}"
-    )
-
-
-def _build_source(cfg: Any, src_cfg: Any, registry: Any, where: str = "") -> Source:
-    """The source of ``src_cfg``; its config errors are reported under ``where`` (e.g. ``data.train``)."""
-    try:
-        return _make_source(cfg, src_cfg, registry)
-    except ConfigError as exc:
-        if not where:
-            raise
-        raise ConfigError(
-            [replace(i, path=f"{where}.{i.path}" if i.path else where) for i in exc.issues]
-        ) from None
-
-
-def _make_source(cfg: Any, src_cfg: Any, registry: Any) -> Source:
-    """The source of ``src_cfg``; a ``callable`` source from the flat form uses the Python objects given."""
-    objects = getattr(cfg, "python_objects", None) or {}
-    entry = registry.resolve("source", src_cfg.name)
-    fn = None
-    if objects and hasattr(src_cfg, "function"):
-        fn = objects.get("ds_validation") if src_cfg.split == "validation" else None
-        fn = fn if fn is not None else objects.get("ds")
-    if fn is None:
-        return entry.obj(src_cfg)
-    return entry.obj.from_callables(
-        fn,
-        objects.get("text_grabber_fn"),
-        split=src_cfg.split,
-        sharded_by_function=src_cfg.sharded_by_function,
-        seed=src_cfg.seed,
-        text_field=src_cfg.text_field,
-    )

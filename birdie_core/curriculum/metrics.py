@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["METRICS_NAME", "MetricsLog", "RealisedShares", "read_metrics"]
+__all__ = ["METRICS_NAME", "MetricsLog", "RealisedShares", "by_key", "jsonable", "read_metrics"]
 
 METRICS_NAME = "metrics.jsonl"
 
@@ -76,11 +76,11 @@ class RealisedShares:
             "batches": self.batches,
             "tokens": int(self.tokens.sum()),
             "examples": int(self.examples.sum()),
-            "commanded_share": _by_key(keys, commanded),
-            "token_share": _by_key(keys, token_share),
-            "example_share": _by_key(keys, example_share),
-            "token_gap": _by_key(keys, token_gap),
-            "example_gap": _by_key(keys, example_gap),
+            "commanded_share": by_key(keys, commanded),
+            "token_share": by_key(keys, token_share),
+            "example_share": by_key(keys, example_share),
+            "token_gap": by_key(keys, token_gap),
+            "example_gap": by_key(keys, example_gap),
             "max_abs_token_gap": float(np.abs(token_gap).max()),
             "max_abs_example_gap": float(np.abs(example_gap).max()),
         }
@@ -103,7 +103,7 @@ def _share(counts: np.ndarray) -> np.ndarray:
     return counts / total if total > 0 else np.zeros_like(counts)
 
 
-def _by_key(keys: tuple[str, ...], values: np.ndarray) -> dict[str, float]:
+def by_key(keys: tuple[str, ...], values: np.ndarray) -> dict[str, float]:
     return {k: float(v) for k, v in zip(keys, values)}
 
 
@@ -118,7 +118,7 @@ class MetricsLog:
     def append(self, record: dict[str, Any]) -> None:
         if self.path is None:
             return
-        line = json.dumps(_jsonable(record), allow_nan=False, separators=(", ", ": "))
+        line = json.dumps(jsonable(record), allow_nan=False, separators=(", ", ": "))
         with self.path.open("a", encoding="utf-8") as f:
             f.write(line + "\n")
 
@@ -130,14 +130,14 @@ def read_metrics(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Plain JSON values: numpy scalars and arrays become numbers and lists; non-finite floats become null."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
+        return jsonable(value.tolist())
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (float, np.floating)):

@@ -5,7 +5,7 @@ Read it as the template for your own loop: everything Birdie asks of a loop is i
 ``get_next_training_sample`` at every step, and ``accelerator.register_for_checkpointing(birdie)`` for resume.
 The rest is a plain accelerate loop: AdamW with warm-up and cosine decay, periodic checkpoints, a progress
 line, and plots at the end. The same code runs on one CPU, under ``torchrun`` and under ``accelerate launch``
-on many GPUs and nodes. The run directory's layout is in :mod:`birdie_core.runs`; docs/training.md has more.
+on many GPUs and nodes. The run directory's layout is in :mod:`birdie_core.train.runs`; docs/training.md has more.
 """
 
 from __future__ import annotations
@@ -17,20 +17,22 @@ import random
 import shutil
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from birdie_core import runs
-from birdie_core.birdie import Birdie
-from birdie_core.config import OptimizerConfig, PipelineConfig, TrainConfig, load_config
-from birdie_core.errors import BirdieError, CheckpointError, ConfigError, RunDirectoryError
-from birdie_core.model import PrefixLMTransformer
-from birdie_core.pipeline import Pipeline
-from birdie_core.registry import Registry, default_registry
+from birdie_core.config.load import ConfigSource
+from birdie_core.config.models import PipelineConfig
+from birdie_core.curriculum.birdie import Birdie
+from birdie_core.errors import BirdieError, CheckpointError, RunDirectoryError
+from birdie_core.pipeline.build import Components
+from birdie_core.registry import Registry
+from birdie_core.train import runs
+from birdie_core.train.config import OptimizerConfig, TrainConfig
+from birdie_core.train.models import PrefixLMTransformer
 
 __all__ = ["TrainResult", "build_model", "build_optimizer", "build_scheduler", "train"]
 
@@ -79,7 +81,7 @@ class TrainerState:
 
 
 def train(
-    config: PipelineConfig | Mapping[str, Any] | str | os.PathLike[str],
+    config: ConfigSource,
     *,
     resume: str | os.PathLike[str] | None = None,
     max_steps: int | None = None,
@@ -98,8 +100,8 @@ def train(
     """
     from accelerate import Accelerator
 
-    registry = registry if registry is not None else default_registry()
-    cfg = load_config(config, registry)
+    components = Components.resolve(config, registry)
+    cfg = components.config
     tcfg = cfg.train if cfg.train is not None else TrainConfig()
     accelerator = Accelerator(
         cpu=not _has_accelerator(),  # without it, accelerate makes no gloo group of torchrun's CPU processes
@@ -107,9 +109,7 @@ def train(
     )
     main = accelerator.is_main_process
     say = echo if main else (lambda _: None)
-    vocab_size = _check_data(
-        cfg, registry
-    )  # before the run directory is touched: a bad input changes nothing
+    vocab_size = _check_data(components)  # before the run directory is touched: a bad input changes nothing
     run_dir = _choose_run_dir(cfg, tcfg, accelerator, resume=resume, output=output, overwrite=overwrite)
     total = tcfg.steps or cfg.curriculum.num_steps
     stop = min(total, max_steps) if max_steps else total
@@ -121,7 +121,7 @@ def train(
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     state = TrainerState()
 
-    with Birdie(cfg, registry=registry, accelerator=accelerator, run_dir=run_dir) as birdie:
+    with Birdie(components, accelerator=accelerator, run_dir=run_dir) as birdie:
         accelerator.register_for_checkpointing(birdie, state)  # saved and loaded with accelerate's state
         initial_mixture = birdie.mixture
         if resume is not None:
@@ -190,7 +190,7 @@ def train(
 
     plots: list[Path] = []
     if main:
-        from birdie_core.plots import plot_run
+        from birdie_core.train.plots import plot_run
 
         plots = plot_run(run_dir)
     accelerator.wait_for_everyone()
@@ -263,23 +263,13 @@ def _seed_everything(seed: int, num_threads: int | None) -> None:
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
-def _check_data(cfg: PipelineConfig, registry: Registry) -> int:
+def _check_data(components: Components) -> int:
     """Open the configured sources (a missing file fails here, before anything is written) and return the
     tokenizer's vocabulary size, markers and sentinels included."""
-    vocab_size = 0
-    for split in ("train", "validation"):
-        if getattr(cfg.data, split) is None:
-            continue
-        try:
-            pipeline = Pipeline.from_config(cfg, registry, split)
-        except ConfigError as exc:
-            where = f"data.{split}"
-            raise ConfigError(
-                [replace(i, path=f"{where}.{i.path}" if i.path else where) for i in exc.issues]
-            ) from None
-        vocab_size = pipeline.tokenizer.vocab_size
-        pipeline.close()
-    return vocab_size
+    components.source("train")
+    if components.config.data.validation is not None:
+        components.source("validation")
+    return components.tokenizer().vocab_size
 
 
 def _choose_run_dir(

@@ -20,8 +20,8 @@ import yaml
 
 from birdie_core.config import RESOLVED_CONFIG_NAME
 from birdie_core.errors import RunDirectoryError
-from birdie_core.metrics import METRICS_NAME, read_metrics
-from birdie_core.runs import TRAIN_LOG, read_train_log
+from birdie_core.curriculum.metrics import METRICS_NAME, read_metrics
+from birdie_core.train.runs import TRAIN_LOG, read_train_log
 
 __all__ = ["plot_run"]
 

@@ -39,8 +39,8 @@ import numpy as np
 import torch
 
 from birdie_core.errors import BirdieError, PipelineError
-from birdie_core.interfaces import Arm, PackedBatch, Shard, normalise
-from birdie_core.pipeline import Pipeline
+from birdie_core.interfaces import PackedBatch, Shard, normalise
+from birdie_core.pipeline.build import Components
 
 __all__ = ["BatchInfo", "BatchLoader", "MixtureSchedule"]
 
@@ -170,10 +170,6 @@ class BatchInfo:
     def tokens_per_objective(self) -> dict[str, int]:
         return {k: int(n) for k, n in zip(self.arm_keys, self.arm_positions)}
 
-    def examples_per_objective(self) -> dict[str, int]:
-        counts = np.bincount(self.segment_arms[self.segment_arms >= 0], minlength=len(self.arm_keys))
-        return {k: int(n) for k, n in zip(self.arm_keys, counts)}
-
 
 def _identity(item: Any) -> Any:
     return item
@@ -213,9 +209,7 @@ class _BatchIterator:
         self.schedule = stream.schedule
         self.local = 0  # batches this worker has built
         _, mixture = self.schedule.lookup(worker)
-        self.pipeline = Pipeline.from_config(
-            stream.cfg, stream.registry, "train", self.shard, mixture=mixture
-        )
+        self.pipeline = stream.components.pipeline("train", self.shard, mixture)
         self._mixture = self.pipeline.mixture
 
     def __iter__(self) -> _BatchIterator:
@@ -272,14 +266,14 @@ class _BatchIterator:
 class BatchStream(torch.utils.data.IterableDataset):
     """The IterableDataset the DataLoader's workers iterate: each builds a :class:`_BatchIterator`.
 
-    Workers are forked, so the config (with any Python objects beside it) and the registry are inherited,
-    not pickled. Where fork is unavailable the registry is rebuilt in the worker with the default switches.
+    Workers are forked, so the components (with any Python objects beside the config) and the registry are
+    inherited, not pickled. Where fork is unavailable only the config travels, and the worker resolves it
+    again against the default registry.
     """
 
-    def __init__(self, cfg: Any, registry: Any, schedule: MixtureSchedule, rank: int, world_size: int):
+    def __init__(self, components: Components, schedule: MixtureSchedule, rank: int, world_size: int):
         super().__init__()
-        self.cfg = cfg
-        self.registry = registry
+        self.components = components
         self.schedule = schedule
         self.rank = rank
         self.world_size = world_size
@@ -292,8 +286,12 @@ class BatchStream(torch.utils.data.IterableDataset):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["registry"] = None  # spawn only: plugin objects need not pickle
+        state["components"] = self.components.loaded  # spawn only: plugin objects need not pickle
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.components = Components.resolve(state["components"])
 
 
 def _start_method() -> str | None:
@@ -301,7 +299,8 @@ def _start_method() -> str | None:
 
 
 class BatchLoader:
-    """The training batches of one rank, from the in-process pipeline or from N worker processes.
+    """The training batches of one rank, from the in-process pipeline or from N worker processes
+    (``workers.num_workers`` of the config, each preparing ``workers.prefetch_factor`` batches ahead).
 
     :meth:`next` returns ``(tensors, info)``. Any failure of the data pipeline (a worker that raised, died or
     timed out) is raised as a :class:`PipelineError` carrying the worker's traceback, after every worker has
@@ -310,28 +309,22 @@ class BatchLoader:
 
     def __init__(
         self,
-        cfg: Any,
-        registry: Any,
+        components: Components,
         schedule: MixtureSchedule,
-        arms: tuple[Arm, ...],
         *,
         rank: int = 0,
         world_size: int = 1,
-        num_workers: int = 0,
-        prefetch_factor: int = 2,
         timeout: float = 0.0,
-        seed: int = 0,
     ):
-        self.cfg = cfg
-        self.registry = registry
+        cfg = self.cfg = components.config
         self.schedule = schedule
-        self.arm_keys = tuple(a.key for a in arms)
+        self.arm_keys = components.keys
         self.rank, self.world_size = rank, world_size
-        self.num_workers = num_workers
-        self.prefetch_factor = prefetch_factor
+        self.num_workers = cfg.workers.num_workers
+        self.prefetch_factor = cfg.workers.prefetch_factor
         self.timeout = timeout
-        self.seed = seed
-        self._stream = BatchStream(cfg, registry, schedule, rank, world_size)
+        self.seed = cfg.seed
+        self._stream = BatchStream(components, schedule, rank, world_size)
         self._loader: Any = None
         self._iter: Any = None
         self._failure: str | None = None

@@ -1,0 +1,252 @@
+"""Loading a pipeline configuration: the one validation path from YAML or a dict to a :class:`PipelineConfig`.
+
+Each component entry (tokenizer, sources, objectives, packer, agent, reward) is validated by the ``Config``
+model its plugin registered, chosen by the entry's ``name``; bare names are accepted when unambiguous and
+replaced by the qualified name (``prefix_lm`` → ``core.prefix_lm``). Every problem is collected and raised at
+once as one :class:`~birdie_core.errors.ConfigError`, each with its path (``objectives[2].corruption_rate``), a
+line and column when the config came from YAML, and a "did you mean" for misspelt keys and names.
+
+A dict in the original project's flat form may carry Python objects YAML cannot hold (a tokenizer object,
+``ds`` callables): :func:`read_config` returns them beside the config, as :class:`PythonObjects`, for the
+build step (:mod:`birdie_core.pipeline.build`) to use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Union
+
+from pydantic import ValidationError
+
+from birdie_core.config.ids import assign_objective_ids
+from birdie_core.config.issues import IssueCollector, describe
+from birdie_core.config.models import PipelineConfig
+from birdie_core.config.original import PythonObjects, from_original_form, is_original_form
+from birdie_core.config.slots import DEFAULT_OBJECTIVES, SECTIONS, SLOTS
+from birdie_core.config.yaml_lines import ConfigPath, LineMap, load_yaml_with_lines
+from birdie_core.errors import ConfigError, ConfigIssue
+from birdie_core.interfaces import ComponentConfig, ObjectiveConfig
+from birdie_core.kinds import COMPONENT_KINDS, KindName
+from birdie_core.registry import Registry, UnknownNameError, default_registry
+
+__all__ = ["ConfigSource", "LoadedConfig", "load_config", "read_config"]
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated config and the Python objects given beside it (flat form only; usually none)."""
+
+    config: PipelineConfig
+    objects: PythonObjects = PythonObjects()
+
+
+#: What every entry point (``Birdie``, ``train``, ``preview``) accepts as a configuration.
+ConfigSource = Union[PipelineConfig, LoadedConfig, Mapping[str, Any], str, os.PathLike[str]]
+
+
+def read_config(source: ConfigSource, registry: Registry | None = None) -> LoadedConfig:
+    """Validate a pipeline configuration and keep any Python objects given beside it.
+
+    ``source`` is a path to a YAML file, a dict of the same structure (or in the original project's flat
+    form, see :func:`~birdie_core.config.original.from_original_form`), a :class:`PipelineConfig` or a
+    :class:`LoadedConfig` (returned as they are). ``registry`` defaults to the process's
+    :func:`~birdie_core.registry.default_registry`.
+
+    Raises :class:`ConfigError` listing every problem found, each with its path and, for YAML, its line.
+    """
+    if isinstance(source, LoadedConfig):
+        return source
+    if isinstance(source, PipelineConfig):
+        return LoadedConfig(source)
+    registry = registry if registry is not None else default_registry()
+    lines = LineMap()
+    data: Any
+    if isinstance(source, (str, os.PathLike)):
+        data, lines = load_yaml_with_lines(source)
+        data = {} if data is None else data
+    elif isinstance(source, Mapping):
+        data = source
+    else:
+        raise ConfigError(
+            f"a configuration is a YAML path, a dict or a PipelineConfig, not {type(source).__name__}"
+        )
+    return _Checker(registry, lines).run(data)
+
+
+def load_config(source: ConfigSource, registry: Registry | None = None) -> PipelineConfig:
+    """Validate a pipeline configuration (see :func:`read_config`); returns the :class:`PipelineConfig`.
+
+    A flat-form dict that carries Python objects is refused, since the config alone would lose them: pass it
+    to ``Birdie(...)`` or :func:`read_config` instead.
+    """
+    loaded = read_config(source, registry)
+    given = loaded.objects.names()
+    if given:
+        raise ConfigError(
+            ConfigIssue(
+                given[0],
+                f"Python objects ({', '.join(given)}) cannot be part of a PipelineConfig: pass the dict to "
+                "Birdie(...) or birdie_core.config.read_config(...), which keep them beside the config",
+            )
+        )
+    return loaded.config
+
+
+class _Checker(IssueCollector):
+    """Validates one config, collecting every issue instead of stopping at the first."""
+
+    def __init__(self, registry: Registry, lines: LineMap):
+        super().__init__(lines)
+        self.registry = registry
+
+    # -- the whole config ------------------------------------------------------------------------------
+    def run(self, data: Any) -> LoadedConfig:
+        if not isinstance(data, Mapping):
+            self.add((), f"a configuration must be a mapping of keys to values, got {describe(data)}")
+            self.raise_if_any()
+        self.add_duplicate_keys()
+        objects = PythonObjects()
+        if is_original_form(data):
+            data, objects = from_original_form(data, self.registry)
+        prepared = self._prepare(data)
+        try:
+            cfg = PipelineConfig.model_validate(prepared)
+        except ValidationError as exc:
+            for err in exc.errors():
+                self.add_pydantic(err, (), PipelineConfig, "the configuration")
+        self.raise_if_any()
+        return LoadedConfig(cfg, objects)
+
+    def _prepare(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """A copy of ``data`` with every component entry built (or a stand-in where it failed).
+
+        Stand-ins keep the model pass that follows from reporting a failed entry a second time.
+        """
+        prepared = dict(data)
+        for section in SECTIONS:
+            if section in prepared and prepared[section] is None:
+                prepared[section] = {}
+            if isinstance(prepared.get(section), Mapping):
+                prepared[section] = dict(prepared[section])
+
+        for slot in SLOTS:
+            path, kind, default, nullable = slot.path, slot.kind, slot.default, slot.nullable
+            parent: Any = prepared
+            for key in path[:-1]:
+                parent = parent.setdefault(key, {})
+            if not isinstance(parent, dict):
+                continue  # the section itself is wrong; the model pass reports it
+            key = path[-1]
+            if key in parent:
+                raw = parent[key]
+                if raw is None and nullable:
+                    continue
+            elif default is None:
+                continue
+            else:
+                raw = default
+            built = self.component(kind, raw, path)
+            parent[key] = built if built is not None else COMPONENT_KINDS[kind].config_base(name="<invalid>")
+
+        prepared["objectives"] = self._objectives(prepared, data)
+        return prepared
+
+    def _objectives(self, prepared: dict[str, Any], data: Mapping[str, Any]) -> tuple[ObjectiveConfig, ...]:
+        path: ConfigPath = ("objectives",)
+        raw = prepared.get("objectives", DEFAULT_OBJECTIVES)
+        stand_in = (ObjectiveConfig(name="<invalid>", id="<invalid>"),)
+        if not isinstance(raw, (list, tuple)):
+            self.add(path, f"must be a list of objective entries, got {describe(raw)}")
+            return stand_in
+        if not raw:
+            self.add(path, "needs at least one objective, e.g. [{name: next_token_prediction}]")
+            return stand_in
+        built = [self.component("objective", entry, path + (i,)) for i, entry in enumerate(raw)]
+        good = [(i, c) for i, c in enumerate(built) if c is not None]
+        indices = [i for i, _ in good]
+        with_ids, id_problems = assign_objective_ids([c for _, c in good], indices)
+        for i, message in id_problems:
+            self.add(path + (i, "id"), message)
+        seq_len = data.get("sequence_length", PipelineConfig.model_fields["sequence_length"].default)
+        usable_len = seq_len if isinstance(seq_len, int) and not isinstance(seq_len, bool) else None
+        checks = objective_problems(usable_len, with_ids, indices, complete=len(good) == len(built))
+        for p, message in checks:
+            self.add(p, message)
+        if len(good) < len(built) or id_problems or checks:
+            return stand_in
+        return tuple(with_ids)
+
+    # -- one component entry ---------------------------------------------------------------------------
+    def component(self, kind: KindName, raw: Any, path: ConfigPath) -> ComponentConfig | None:
+        """Build one component entry with its registered ``Config``; None (and issues) when it cannot."""
+        if isinstance(raw, ComponentConfig):
+            raw = raw.model_dump()  # an already-built config: re-validated so its name gets qualified
+        if not isinstance(raw, Mapping):
+            self.add(path, f"expected a {kind} entry like {{name: ...}}, got {describe(raw)}")
+            return None
+        if "name" not in raw:
+            installed = ", ".join(self.registry.names(kind)) or "none"
+            self.add(path + ("name",), f"missing 'name': which {kind}? (installed: {installed})")
+            return None
+        name = raw["name"]
+        if not isinstance(name, str) or not name.strip():
+            self.add(path + ("name",), f"a {kind} name must be a non-empty string, got {describe(name)}")
+            return None
+        try:
+            entry = self.registry.find(kind, name)
+        except UnknownNameError as exc:  # an ambiguous bare name
+            self.add(path + ("name",), str(exc))
+            return None
+        if entry is None:
+            self.add(path + ("name",), self.registry.explain_unknown(kind, name))
+            return None
+        config_cls = entry.obj.Config
+        base = COMPONENT_KINDS[kind].config_base
+        if not (isinstance(config_cls, type) and issubclass(config_cls, base)):
+            self.add(
+                path,
+                f"{kind} {entry.qualified_name!r} from {entry.distribution or entry.namespace} is broken: "
+                f"its Config must subclass birdie_core.{base.__name__}",
+            )
+            return None
+        owner = f"{kind} {entry.qualified_name!r}"
+        try:
+            return config_cls.model_validate({**raw, "name": entry.qualified_name})
+        except ValidationError as exc:
+            for err in exc.errors():
+                self.add_pydantic(err, path, config_cls, owner)
+        except Exception as exc:  # noqa: BLE001 - a plugin's buggy validator must not hide every other issue
+            self.add(path, f"{owner} failed to validate its entry: {type(exc).__name__}: {exc}")
+        return None
+
+
+
+def objective_problems(
+    sequence_length: int | None,
+    configs: Sequence[ObjectiveConfig],
+    indices: Sequence[int],
+    *,
+    complete: bool = True,
+) -> list[tuple[ConfigPath, str]]:
+    """Checks that involve several fields: ``(path, message)`` for each problem."""
+    problems: list[tuple[ConfigPath, str]] = []
+    # with an entry missing (it failed to validate) its prob is unknown, so the sum cannot be judged
+    if complete and configs and all(c.prob <= 0 for c in configs):
+        problems.append((("objectives",), "every objective has prob 0: at least one needs prob > 0"))
+    if sequence_length is not None:
+        for i, cfg in zip(indices, configs):
+            if cfg.length is not None and cfg.length[1] > sequence_length:
+                problems.append(
+                    (
+                        ("objectives", i, "length"),
+                        (
+                            f"length max {cfg.length[1]} exceeds sequence_length {sequence_length}: "
+                            "such an example could never fit in a row"
+                        ),
+                    )
+                )
+    return problems
+
+

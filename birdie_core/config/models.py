@@ -1,0 +1,159 @@
+"""The validated pipeline configuration: frozen pydantic models, one per section.
+
+These models hold a config that :func:`~birdie_core.config.load_config` has already checked: every component
+entry is an instance of its plugin's ``Config`` with its qualified name, and every objective has its id. They
+do no registry look-up of their own, so there is exactly one validation path; building one directly from
+dicts is refused with a pointer to ``load_config``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationInfo, field_validator
+
+from birdie_core.config.issues import describe
+from birdie_core.interfaces import (
+    AgentConfig,
+    ComponentConfig,
+    ObjectiveConfig,
+    PackerConfig,
+    RewardConfig,
+    SourceConfig,
+    TokenizerConfig,
+)
+from birdie_core.train.config import TrainConfig
+
+__all__ = ["CurriculumConfig", "DataConfig", "PipelineConfig", "WorkersConfig"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _built(value: Any) -> Any:
+    """Before-validator of a component field: only entries already built by ``load_config`` are accepted."""
+    if isinstance(value, ComponentConfig) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return tuple(_built(v) for v in value)
+    raise ValueError(
+        f"got {describe(value)}: component entries are resolved through the plugin registry, so build a "
+        "pipeline config with birdie_core.load_config(...) (it takes the same dict)"
+    )
+
+
+class DataConfig(_Section):
+    """Where documents come from: one source per split."""
+
+    train: SerializeAsAny[SourceConfig] = Field(description="The source of training documents.")
+    validation: SerializeAsAny[SourceConfig] | None = Field(
+        description="The source of validation documents (null: none)."
+    )
+
+    _check_built = field_validator("train", "validation", mode="before")(_built)
+
+
+class CurriculumConfig(_Section):
+    """How the mixture of objectives changes during training."""
+
+    agent: SerializeAsAny[AgentConfig] = Field(description="The agent that proposes each next mixture.")
+    reward: SerializeAsAny[RewardConfig] | None = Field(
+        None, description="The reward function the agent learns from (null: none)."
+    )
+    steps_between_evaluations: Annotated[int, Field(ge=1)] | tuple[Annotated[int, Field(ge=0)], ...] = Field(
+        100,
+        description="Evaluate every N steps, or at exactly these steps (a strictly increasing list).",
+    )
+    num_steps: int = Field(1000, ge=1, description="Training steps the curriculum plans for.")
+    mixture_unit: Literal["tokens", "examples"] = Field(
+        "tokens",
+        description=(
+            "What a mixture share means: of the positions in the batches (tokens; draws are reweighted by each "
+            "objective's running mean example length) or of the examples drawn."
+        ),
+    )
+    num_validation_batches: int = Field(
+        1, ge=1, description="Fixed validation batches per objective configuration, built once."
+    )
+
+    _check_built = field_validator("agent", "reward", mode="before")(_built)
+
+    @field_validator("steps_between_evaluations", mode="before")
+    @classmethod
+    def _schedule(cls, value: Any) -> Any:
+        # checked by hand, before the int/list union: pydantic's union errors would name both branches
+        def is_int(x: Any) -> bool:
+            return isinstance(x, int) and not isinstance(x, bool)
+
+        if is_int(value):
+            if value < 1:
+                raise ValueError(f"must be >= 1, got {value}")
+            return value
+        if isinstance(value, (list, tuple)):
+            if not value:
+                raise ValueError("an evaluation schedule must list at least one step")
+            bad = [x for x in value if not is_int(x) or x < 0]
+            if bad:
+                raise ValueError(f"every step must be an integer >= 0, got {bad[0]!r}")
+            for a, b in itertools.pairwise(value):
+                if b <= a:
+                    raise ValueError(f"the steps must be strictly increasing, but {b} follows {a}")
+            return tuple(value)
+        raise ValueError(
+            f"must be an integer >= 1 or a strictly increasing list of steps, got {describe(value)}"
+        )
+
+
+class WorkersConfig(_Section):
+    """Data-loading worker processes (per training process)."""
+
+    num_workers: int = Field(0, ge=0, description="Worker processes; 0 builds batches in-process.")
+    prefetch_factor: int = Field(2, ge=1, description="Batches each worker prepares ahead.")
+
+
+class PipelineConfig(_Section):
+    """A validated pipeline configuration. Build it with :func:`~birdie_core.config.load_config`.
+
+    Every component config carries its qualified registry name; every objective has a unique ``id``.
+    """
+
+    seed: int = Field(0, ge=0, description="Seed of every random choice the pipeline makes.")
+    batch_size: int = Field(8, ge=1, description="Rows per batch.")
+    sequence_length: int = Field(512, ge=16, description="Positions per row.")
+    start_generating_paradigm: str = Field(
+        "<|gen|>",
+        min_length=1,
+        description="Name of the start-of-generation marker between prefix and target.",
+    )
+    tokenizer: SerializeAsAny[TokenizerConfig]
+    data: DataConfig
+    objectives: tuple[SerializeAsAny[ObjectiveConfig], ...] = Field(
+        min_length=1, description="The objective configurations: the arms of the curriculum."
+    )
+    packer: SerializeAsAny[PackerConfig]
+    curriculum: CurriculumConfig
+    workers: WorkersConfig = Field(default_factory=WorkersConfig)
+    train: TrainConfig | None = Field(None, description="The reference trainer (null: not used).")
+
+    _check_built = field_validator("tokenizer", "objectives", "packer", mode="before")(_built)
+
+    @field_validator("train")
+    @classmethod
+    def _model_fits_rows(cls, value: TrainConfig | None, info: ValidationInfo) -> TrainConfig | None:
+        seq_len = info.data.get("sequence_length")
+        max_length = value.model.max_length if value is not None else None
+        if max_length is not None and isinstance(seq_len, int) and max_length < seq_len:
+            raise ValueError(
+                f"model.max_length ({max_length}) is less than sequence_length ({seq_len}): "
+                "the model could not embed the later positions of a row; raise it or leave it out"
+            )
+        return value
+
+    @field_validator("start_generating_paradigm")
+    @classmethod
+    def _marker_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the start-of-generation marker must not be blank")
+        return value

@@ -1,0 +1,209 @@
+"""The one construction path: a validated config plus a registry → the components it names.
+
+:meth:`Components.resolve` looks every name up once (an unknown or broken plugin fails here, naming it) and
+fixes the arms; its methods then build the tokenizer, sources, objectives, packer, agent and reward function,
+and whole :class:`~birdie_core.pipeline.stream.Pipeline` objects for any split and shard. ``Birdie``, its
+workers, its validation batches, ``preview`` and ``birdie train`` all build through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from birdie_core.config.load import ConfigSource, LoadedConfig, read_config
+from birdie_core.config.models import PipelineConfig
+from birdie_core.config.original import PythonObjects
+from birdie_core.errors import ConfigError, ConfigIssue, PipelineError
+from birdie_core.interfaces import (
+    Agent,
+    Arm,
+    Objective,
+    Packer,
+    RewardFn,
+    Shard,
+    Source,
+    SourceConfig,
+    Tokenizer,
+    WHOLE_SPLIT,
+    normalise,
+)
+from birdie_core.registry import Entry, Registry, default_registry
+
+if TYPE_CHECKING:
+    from birdie_core.pipeline.stream import Pipeline
+
+__all__ = ["Components", "Split"]
+
+Split = Literal["train", "validation"]
+
+
+@dataclass(frozen=True)
+class Components:
+    """Every component a config names, resolved against one registry (build with :meth:`resolve`)."""
+
+    config: PipelineConfig
+    registry: Registry
+    objects: PythonObjects
+    arms: tuple[Arm, ...]  # one per objective entry: its id and its qualified objective name
+    _objectives: tuple[Entry, ...]
+    _tokenizer: Entry
+    _packer: Entry
+    _agent: Entry
+    _reward: Entry | None
+
+    @classmethod
+    def resolve(cls, config: ConfigSource, registry: Registry | None = None) -> Components:
+        """Validate ``config`` if needed and look up every component it names in ``registry``."""
+        registry = registry if registry is not None else default_registry()
+        loaded = read_config(config, registry)
+        cfg = loaded.config
+        objectives = tuple(registry.resolve("objective", c.name) for c in cfg.objectives)
+        reward = cfg.curriculum.reward
+        return cls(
+            config=cfg,
+            registry=registry,
+            objects=loaded.objects,
+            arms=tuple(Arm(c.id or e.name, e.qualified_name) for c, e in zip(cfg.objectives, objectives)),
+            _objectives=objectives,
+            _tokenizer=registry.resolve("tokenizer", cfg.tokenizer.name),
+            _packer=registry.resolve("packer", cfg.packer.name),
+            _agent=registry.resolve("agent", cfg.curriculum.agent.name),
+            _reward=registry.resolve("reward", reward.name) if reward is not None else None,
+        )
+
+    @property
+    def loaded(self) -> LoadedConfig:
+        """The config with the Python objects given beside it (what a forked worker inherits)."""
+        return LoadedConfig(self.config, self.objects)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(a.key for a in self.arms)
+
+    # -- the components ---------------------------------------------------------------------------------
+    def objectives(self) -> list[Objective[Any]]:
+        return [e.obj(c) for e, c in zip(self._objectives, self.config.objectives)]
+
+    def tokenizer(self, objectives: Sequence[Objective[Any]] | None = None) -> Tokenizer:
+        """The tokenizer, with the start marker and every marker the objectives emit reserved."""
+        objectives = objectives if objectives is not None else self.objectives()
+        start = self.config.start_generating_paradigm
+        specials = list(dict.fromkeys([start, *(s for o in objectives for s in o.special_tokens())]))
+        obj = self.objects.tokenizer
+        if obj is None:
+            tokenizer: Tokenizer = self._tokenizer.obj(self.config.tokenizer, specials)
+            return tokenizer
+        import tiktoken
+
+        if isinstance(obj, tiktoken.Encoding):
+            from birdie_core.builtins.tokenizers import TiktokenTokenizer
+
+            return TiktokenTokenizer.from_encoding(obj, specials, self.config.tokenizer.num_sentinels)
+        raise PipelineError(
+            f"the tokenizer object is a {type(obj).__name__}: only a tiktoken Encoding can be wrapped (its "
+            "reserved ids must be added to it); configure the tokenizer by name instead, e.g. "
+            "{name: tiktoken, encoding: o200k_base} or {name: bytes}"
+        )
+
+    def source(self, split: Split) -> Source:
+        """The source ``data.<split>``; its config errors name their place in the pipeline config."""
+        if split not in ("train", "validation"):
+            raise PipelineError(f"unknown split {split!r}: 'train' or 'validation'")
+        src_cfg = getattr(self.config.data, split)
+        if src_cfg is None:
+            raise PipelineError(f"no {split!r} source is configured (data.{split})")
+        where = f"data.{split}"
+        try:
+            return self._make_source(src_cfg)
+        except ConfigError as exc:
+            raise ConfigError(
+                [replace(i, path=f"{where}.{i.path}" if i.path else where) for i in exc.issues]
+            ) from None
+
+    def _make_source(self, src_cfg: SourceConfig) -> Source:
+        entry = self.registry.resolve("source", src_cfg.name)
+        objects = self.objects
+        fn = None
+        if hasattr(src_cfg, "function"):  # a ``callable`` source: the flat form may have given the function
+            fn = objects.ds_validation if src_cfg.split == "validation" else None
+            fn = fn if fn is not None else objects.ds
+        if fn is None:
+            source: Source = entry.obj(src_cfg)
+            return source
+        return entry.obj.from_callables(  # type: ignore[no-any-return]
+            fn,
+            objects.text_grabber_fn,
+            split=src_cfg.split,
+            sharded_by_function=src_cfg.sharded_by_function,  # type: ignore[attr-defined]
+            seed=src_cfg.seed,  # type: ignore[attr-defined]
+            text_field=src_cfg.text_field,  # type: ignore[attr-defined]
+        )
+
+    def packer(self) -> Packer[Any]:
+        cfg = self.config
+        packer: Packer[Any] = self._packer.obj(cfg.packer, cfg.batch_size, cfg.sequence_length, len(self.arms))
+        return packer
+
+    def agent(self) -> Agent[Any]:
+        """The configured agent; its initial mixture comes from each objective's ``prob``."""
+        cfg = self.config
+        probs = np.array([c.prob for c in cfg.objectives], dtype=np.float64)
+        agent: Agent[Any] = self._agent.obj(
+            cfg.curriculum.agent, self.arms, probs, seed=cfg.seed, num_steps=cfg.curriculum.num_steps
+        )
+        return agent
+
+    def reward_fn(self, agent: Agent[Any]) -> RewardFn | None:
+        """The configured reward function; None without one, which is an error for an agent that needs it."""
+        reward_cfg = self.config.curriculum.reward
+        if self._reward is None or reward_cfg is None:
+            if agent.needs_reward:
+                raise ConfigError(
+                    ConfigIssue(
+                        "curriculum.reward",
+                        f"agent {self.config.curriculum.agent.name!r} learns from rewards: set a reward function, "
+                        "e.g. {name: birdie} (pip install birdie-rewards)",
+                    )
+                )
+            return None
+        reward: RewardFn = self._reward.obj(reward_cfg)
+        return reward
+
+    def pipeline(
+        self,
+        split: Split = "train",
+        shard: Shard = WHOLE_SPLIT,
+        mixture: np.ndarray | Sequence[float] | None = None,
+        *,
+        read_from: Split | None = None,
+    ) -> Pipeline:
+        """A :class:`~birdie_core.pipeline.stream.Pipeline` for ``split`` and ``shard``.
+
+        ``mixture`` defaults to the configured agent's initial mixture. ``read_from`` names the source to read
+        when it is not ``data.<split>`` (validation batches drawn from the train source).
+        """
+        from birdie_core.pipeline.stream import Pipeline
+
+        objectives = self.objectives()
+        tokenizer = self.tokenizer(objectives)
+        source = self.source(read_from or split)
+        if mixture is None:
+            mixture = self.agent().initial_mixture()
+        cfg = self.config
+        return Pipeline(
+            tokenizer,
+            source,
+            objectives,
+            self.arms,
+            self.packer(),
+            normalise(mixture),
+            cfg.seed,
+            cfg.start_generating_paradigm,
+            shard,
+            split=split,
+            mixture_unit=cfg.curriculum.mixture_unit,
+        )
