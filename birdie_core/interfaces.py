@@ -299,7 +299,7 @@ class Objective(ABC, Generic[ObjectiveConfigT]):
         if self.config.length is None:
             return available
         lo, hi = self.config.length
-        return int(min(ctx.rng.integers(lo, hi + 1), available))
+        return min(int(ctx.rng.integers(lo, hi + 1)), available)
 
     def make_example(
         self, body: np.ndarray, target: np.ndarray, ctx: ObjectiveContext, consumed: int

@@ -14,7 +14,7 @@ build step (:mod:`birdie_core.pipeline.build`) to use.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -164,7 +164,7 @@ class _Checker(IssueCollector):
             self.add(path, "needs at least one objective, e.g. [{name: next_token_prediction}]")
             return stand_in
         built = [self.component("objective", entry, path + (i,)) for i, entry in enumerate(raw)]
-        good = [(i, c) for i, c in enumerate(built) if c is not None]
+        good = [(i, c) for i, c in enumerate(built) if isinstance(c, ObjectiveConfig)]
         indices = [i for i, _ in good]
         with_ids, id_problems = assign_objective_ids([c for _, c in good], indices)
         for i, message in id_problems:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import types
 import operator
 from typing import Annotated, Any, Literal
 
@@ -31,7 +32,9 @@ def config_schema(registry: Registry | None = None) -> dict[str, Any]:
     """
     registry = registry if registry is not None else default_registry()
     unions = {kind: _component_union(registry, kind) for kind in COMPONENT_KINDS}
+    # plain names, not subscripts, in the field tuples below: mypy reads a string subscript there as a type
     source, objective, reward = unions["source"], unions["objective"], unions["reward"]
+    agent, tokenizer, packer = unions["agent"], unions["tokenizer"], unions["packer"]
     data_schema = create_model(
         "Data",
         __base__=DataConfig,
@@ -41,20 +44,21 @@ def config_schema(registry: Registry | None = None) -> dict[str, Any]:
     curriculum_schema = create_model(
         "Curriculum",
         __base__=CurriculumConfig,
-        agent=(unions["agent"], Field(default=dict(DEFAULT_AGENT))),
+        agent=(agent, Field(default=dict(DEFAULT_AGENT))),
         reward=(reward | None, Field(default=None)),
     )
+    objective_list: Any = types.GenericAlias(list, (objective,))  # list[objective]: a union known at run time
     pipeline_schema = create_model(
         "BirdiePipelineConfig",
         __base__=PipelineConfig,
         __cls_kwargs__={"title": "Birdie pipeline configuration"},
-        tokenizer=(unions["tokenizer"], Field(default=dict(DEFAULT_TOKENIZER))),
+        tokenizer=(tokenizer, Field(default=dict(DEFAULT_TOKENIZER))),
         data=(data_schema, Field(default={})),
         objectives=(
-            list[objective],  # type: ignore[valid-type]
+            objective_list,
             Field(default=[dict(o) for o in DEFAULT_OBJECTIVES], min_length=1),
         ),
-        packer=(unions["packer"], Field(default=dict(DEFAULT_PACKER))),
+        packer=(packer, Field(default=dict(DEFAULT_PACKER))),
         curriculum=(curriculum_schema, Field(default={})),
         workers=(WorkersConfig, Field(default={})),
     )
@@ -79,12 +83,13 @@ def _schema_variant(registry: Registry, kind: KindName, entry: Entry) -> type[Ba
     names = (entry.qualified_name, entry.name) if bare_ok else (entry.qualified_name,)
     class_name = f"{kind.capitalize()}_{entry.namespace}_{entry.name}"
     doc = (entry.obj.__doc__ or entry.obj.Config.__doc__ or "").strip().split("\n\n")[0] or None
+    name_type: Any = Literal[names]  # the literal values are only known at run time
     return create_model(
         class_name,
         __base__=entry.obj.Config,
         __doc__=doc,
         __cls_kwargs__={"title": f"{kind} {entry.qualified_name}"},
-        name=(Literal[names], Field(description=f"The {kind} to use.")),  # type: ignore[valid-type]
+        name=(name_type, Field(description=f"The {kind} to use.")),
     )
 
 

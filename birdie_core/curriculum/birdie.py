@@ -41,7 +41,7 @@ from birdie_core.curriculum.metrics import METRICS_NAME, MetricsLog, RealisedSha
 from birdie_core.curriculum.schedule import EvaluationSchedule
 from birdie_core.errors import BirdieError, ConfigError, ConfigIssue, PipelineError
 from birdie_core.interfaces import Agent, Arm, RewardFn, Shard, normalise
-from birdie_core.pipeline.build import Components
+from birdie_core.pipeline.build import Components, Split
 from birdie_core.pipeline.workers import BatchInfo, BatchLoader, MixtureSchedule
 from birdie_core.registry import Registry
 
@@ -279,7 +279,7 @@ class Birdie:
 
     # -- the curriculum -----------------------------------------------------------------------------------
     def _build_validation(self) -> list[tuple[str, dict[str, torch.Tensor]]]:
-        read_from = None if self.config.data.validation is not None else "train"
+        read_from: Split | None = None if self.config.data.validation is not None else "train"
         coll = self.collective
         shard = Shard(coll.rank, coll.world_size)
         out: list[tuple[str, dict[str, torch.Tensor]]] = []
@@ -357,8 +357,9 @@ class Birdie:
                 dtype=np.float64,
             )
             if rewards.shape != (n,) or not np.all(np.isfinite(rewards)):
+                reward_cfg = self.config.curriculum.reward
                 raise PipelineError(
-                    f"reward function {self.config.curriculum.reward.name!r} returned {rewards.tolist()}: "
+                    f"reward function {reward_cfg.name if reward_cfg else '?'!r} returned {rewards.tolist()}: "
                     f"expected {n} finite values"
                 )
         given = rewards if rewards is not None else (np.zeros(n) if self.agent.needs_reward else None)

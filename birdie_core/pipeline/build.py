@@ -8,8 +8,9 @@ workers, its validation batches, ``preview`` and ``birdie train`` all build thro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -50,6 +51,7 @@ class Components:
     objects: PythonObjects
     arms: tuple[Arm, ...]  # one per objective entry: its id and its qualified objective name
     _objectives: tuple[Entry, ...]
+    _sources: Mapping[str, Entry]  # by split: the configured sources only
     _tokenizer: Entry
     _packer: Entry
     _agent: Entry
@@ -62,6 +64,11 @@ class Components:
         loaded = read_config(config, registry)
         cfg = loaded.config
         objectives = tuple(registry.resolve("objective", c.name) for c in cfg.objectives)
+        sources = {
+            split: registry.resolve("source", src.name)
+            for split, src in (("train", cfg.data.train), ("validation", cfg.data.validation))
+            if src is not None
+        }
         reward = cfg.curriculum.reward
         return cls(
             config=cfg,
@@ -69,6 +76,7 @@ class Components:
             objects=loaded.objects,
             arms=tuple(Arm(c.id or e.name, e.qualified_name) for c, e in zip(cfg.objectives, objectives)),
             _objectives=objectives,
+            _sources=MappingProxyType(sources),
             _tokenizer=registry.resolve("tokenizer", cfg.tokenizer.name),
             _packer=registry.resolve("packer", cfg.packer.name),
             _agent=registry.resolve("agent", cfg.curriculum.agent.name),
@@ -118,14 +126,13 @@ class Components:
             raise PipelineError(f"no {split!r} source is configured (data.{split})")
         where = f"data.{split}"
         try:
-            return self._make_source(src_cfg)
+            return self._make_source(self._sources[split], src_cfg)
         except ConfigError as exc:
             raise ConfigError(
                 [replace(i, path=f"{where}.{i.path}" if i.path else where) for i in exc.issues]
             ) from None
 
-    def _make_source(self, src_cfg: SourceConfig) -> Source:
-        entry = self.registry.resolve("source", src_cfg.name)
+    def _make_source(self, entry: Entry, src_cfg: SourceConfig) -> Source:
         objects = self.objects
         fn = None
         if hasattr(src_cfg, "function"):  # a ``callable`` source: the flat form may have given the function
@@ -134,7 +141,7 @@ class Components:
         if fn is None:
             source: Source = entry.obj(src_cfg)
             return source
-        return entry.obj.from_callables(  # type: ignore[no-any-return]
+        return entry.obj.from_callables(
             fn,
             objects.text_grabber_fn,
             split=src_cfg.split,
