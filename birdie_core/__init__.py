@@ -11,6 +11,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from birdie_core.config import LoadedConfig, PipelineConfig, PythonObjects, load_config, read_config
 from birdie_core.errors import BirdieError, ConfigError, ConfigIssue, PipelineError, PluginError
 from birdie_core.hookspecs import Register, hookimpl, hookspec
 from birdie_core.interfaces import (
@@ -41,9 +42,8 @@ from birdie_core.interfaces import (
     normalise,
 )
 from birdie_core.kinds import COMPONENT_KINDS, ComponentKind
-from birdie_core.registry import Registry, default_registry, get_plugin_manager, load_registry
-from birdie_core.config import LoadedConfig, PipelineConfig, PythonObjects, load_config, read_config
 from birdie_core.pipeline import Components, Pipeline, preview
+from birdie_core.registry import Registry, default_registry, get_plugin_manager, load_registry
 
 if TYPE_CHECKING:
     from birdie_core.curriculum.birdie import Birdie, EvaluationError

@@ -236,3 +236,11 @@ def test_trace_hooks_shows_registration_and_observer_calls(monkeypatch, capsys):
         if kind.name != "reward":  # the core registers no reward function
             assert f"{kind.hook} [core]" in err
     assert "birdie_on_evaluation" in err and "step: 3" in err
+
+
+def test_docs_carry_the_table_of_component_kinds(root):
+    doc = (root / "docs" / "plugins.md").read_text()
+    for kind in COMPONENT_KINDS.values():
+        interface = f"`{kind.interface.__name__}`" + (" (subclass)" if kind.subclass_required else "")
+        row = f"| {kind.name} | `{kind.hook}` | {interface} | `{kind.config_base.__name__}` | `{kind.constructor}` |"
+        assert row in doc, f"docs/plugins.md lacks the row {row}"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-import types
 import operator
+import types
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, create_model

@@ -20,6 +20,7 @@ from birdie_core.config.models import PipelineConfig
 from birdie_core.config.original import PythonObjects
 from birdie_core.errors import ConfigError, ConfigIssue, PipelineError
 from birdie_core.interfaces import (
+    WHOLE_SPLIT,
     Agent,
     Arm,
     Objective,
@@ -29,7 +30,6 @@ from birdie_core.interfaces import (
     Source,
     SourceConfig,
     Tokenizer,
-    WHOLE_SPLIT,
     normalise,
 )
 from birdie_core.registry import Entry, Registry, default_registry

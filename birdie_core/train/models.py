@@ -12,7 +12,6 @@ produces, and any extra keys in the batch are ignored.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -119,11 +118,3 @@ class PrefixLMTransformer(nn.Module):
         if label_ids is None:
             return logits
         return F.cross_entropy(logits.flatten(0, 1).float(), label_ids.flatten(), ignore_index=IGNORE_INDEX)
-
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-
-def initial_loss(vocab_size: int) -> float:
-    """The loss of a uniform prediction: what an untrained model starts near."""
-    return math.log(vocab_size)

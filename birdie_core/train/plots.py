@@ -19,8 +19,8 @@ import numpy as np
 import yaml
 
 from birdie_core.config import RESOLVED_CONFIG_NAME
-from birdie_core.errors import RunDirectoryError
 from birdie_core.curriculum.metrics import METRICS_NAME, read_metrics
+from birdie_core.errors import RunDirectoryError
 from birdie_core.train.runs import TRAIN_LOG, read_train_log
 
 __all__ = ["plot_run"]

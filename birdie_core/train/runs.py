@@ -27,8 +27,8 @@ from typing import Any
 import yaml
 
 from birdie_core.config import RESOLVED_CONFIG_NAME, PipelineConfig, resolved_config
-from birdie_core.errors import CheckpointError, RunDirectoryError
 from birdie_core.curriculum.metrics import METRICS_NAME
+from birdie_core.errors import CheckpointError, RunDirectoryError
 
 __all__ = [
     "CHECKPOINTS",

@@ -8,6 +8,7 @@ from birdie_core import Components, Shard, hookimpl, load_registry
 from birdie_core.builtins.agents import StaticAgent
 from birdie_core.curriculum.birdie import Birdie
 
+
 class CountingAgent(StaticAgent):
     """The static agent, counting how often it is built."""
 
