@@ -6,10 +6,10 @@ The registry (which hook fills which kind, which base class a registered class m
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 from birdie_core.interfaces import (
     Agent,
@@ -27,9 +27,28 @@ from birdie_core.interfaces import (
     TokenizerConfig,
 )
 
-__all__ = ["COMPONENT_KINDS", "ComponentKind", "KindName", "kind_of_hook"]
+__all__ = [
+    "COMPONENT_KINDS",
+    "AgentClass",
+    "ComponentKind",
+    "KindName",
+    "ObjectiveClass",
+    "PackerClass",
+    "RewardFnFactory",
+    "SourceFactory",
+    "TokenizerFactory",
+    "kind_of_hook",
+]
 
 KindName = Literal["objective", "packer", "reward", "agent", "tokenizer", "source"]
+
+# What a registered component is, per kind, for type checkers (the constructor column of the table below).
+ObjectiveClass = type[Objective[Any]]
+PackerClass = type[Packer[Any]]
+AgentClass = type[Agent[Any]]
+RewardFnFactory = Callable[[Any], RewardFn]
+TokenizerFactory = Callable[[Any, Sequence[str]], Tokenizer]
+SourceFactory = Callable[[Any], Source]
 
 
 @dataclass(frozen=True)

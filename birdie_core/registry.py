@@ -23,13 +23,22 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import MappingProxyType, ModuleType
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar, overload
 
 import pluggy
 
 from birdie_core import hookspecs
 from birdie_core.errors import PluginError
-from birdie_core.kinds import COMPONENT_KINDS, KindName
+from birdie_core.kinds import (
+    COMPONENT_KINDS,
+    AgentClass,
+    KindName,
+    ObjectiveClass,
+    PackerClass,
+    RewardFnFactory,
+    SourceFactory,
+    TokenizerFactory,
+)
 
 ENTRY_POINT_GROUP = "birdie"
 CORE_NAMESPACE = "core"
@@ -67,14 +76,17 @@ KNOWN_NAMES: Mapping[KindName, Mapping[str, tuple[str, ...]]] = MappingProxyType
 )
 
 
+T_co = TypeVar("T_co", covariant=True)
+
+
 @dataclass(frozen=True)
-class Entry:
-    """One registered component."""
+class Entry(Generic[T_co]):
+    """One registered component; :meth:`Registry.resolve` types ``obj`` by kind (see birdie_core.kinds)."""
 
     kind: KindName
     namespace: str
     name: str
-    obj: Any  # the registered class: its constructor is COMPONENT_KINDS[kind].constructor
+    obj: T_co  # the registered class: its constructor is COMPONENT_KINDS[kind].constructor
     distribution: str | None
 
     @property
@@ -131,13 +143,28 @@ class Registry:
         """Qualified names of one kind, sorted."""
         return sorted(self._entries[kind])
 
-    def entries(self, kind: KindName) -> list[Entry]:
+    def entries(self, kind: KindName) -> list[Entry[Any]]:
         return [self._entries[kind][n] for n in self.names(kind)]
 
     def broken(self) -> list[PluginInfo]:
         return [p for p in self.plugins if p.error]
 
-    def find(self, kind: KindName, name: str) -> Entry | None:
+    @overload
+    def find(self, kind: Literal["objective"], name: str) -> Entry[ObjectiveClass] | None: ...
+    @overload
+    def find(self, kind: Literal["packer"], name: str) -> Entry[PackerClass] | None: ...
+    @overload
+    def find(self, kind: Literal["agent"], name: str) -> Entry[AgentClass] | None: ...
+    @overload
+    def find(self, kind: Literal["reward"], name: str) -> Entry[RewardFnFactory] | None: ...
+    @overload
+    def find(self, kind: Literal["tokenizer"], name: str) -> Entry[TokenizerFactory] | None: ...
+    @overload
+    def find(self, kind: Literal["source"], name: str) -> Entry[SourceFactory] | None: ...
+    @overload
+    def find(self, kind: KindName, name: str) -> Entry[Any] | None: ...
+
+    def find(self, kind: KindName, name: str) -> Entry[Any] | None:
         """The entry for a qualified or unambiguous bare name, else None (ambiguity raises)."""
         table = self._entries[kind]
         if name in table:
@@ -150,7 +177,22 @@ class Registry:
             raise UnknownNameError(f"{kind} name {name!r} is ambiguous: write one of {options}")
         return hits[0] if hits else None
 
-    def resolve(self, kind: KindName, name: str) -> Entry:
+    @overload
+    def resolve(self, kind: Literal["objective"], name: str) -> Entry[ObjectiveClass]: ...
+    @overload
+    def resolve(self, kind: Literal["packer"], name: str) -> Entry[PackerClass]: ...
+    @overload
+    def resolve(self, kind: Literal["agent"], name: str) -> Entry[AgentClass]: ...
+    @overload
+    def resolve(self, kind: Literal["reward"], name: str) -> Entry[RewardFnFactory]: ...
+    @overload
+    def resolve(self, kind: Literal["tokenizer"], name: str) -> Entry[TokenizerFactory]: ...
+    @overload
+    def resolve(self, kind: Literal["source"], name: str) -> Entry[SourceFactory]: ...
+    @overload
+    def resolve(self, kind: KindName, name: str) -> Entry[Any]: ...
+
+    def resolve(self, kind: KindName, name: str) -> Entry[Any]:
         """Like :meth:`find`, but an unknown name raises with suggestions and install hints."""
         entry = self.find(kind, name)
         if entry is None:

@@ -32,6 +32,14 @@ from birdie_core.interfaces import (
     Tokenizer,
     normalise,
 )
+from birdie_core.kinds import (
+    AgentClass,
+    ObjectiveClass,
+    PackerClass,
+    RewardFnFactory,
+    SourceFactory,
+    TokenizerFactory,
+)
 from birdie_core.registry import Entry, Registry, default_registry
 
 if TYPE_CHECKING:
@@ -50,12 +58,12 @@ class Components:
     registry: Registry
     objects: PythonObjects
     arms: tuple[Arm, ...]  # one per objective entry: its id and its qualified objective name
-    _objectives: tuple[Entry, ...]
-    _sources: Mapping[str, Entry]  # by split: the configured sources only
-    _tokenizer: Entry
-    _packer: Entry
-    _agent: Entry
-    _reward: Entry | None
+    _objectives: tuple[Entry[ObjectiveClass], ...]
+    _sources: Mapping[str, Entry[SourceFactory]]  # by split: the configured sources only
+    _tokenizer: Entry[TokenizerFactory]
+    _packer: Entry[PackerClass]
+    _agent: Entry[AgentClass]
+    _reward: Entry[RewardFnFactory] | None
 
     @classmethod
     def resolve(cls, config: ConfigSource, registry: Registry | None = None) -> Components:
@@ -103,8 +111,7 @@ class Components:
         specials = list(dict.fromkeys([start, *(s for o in objectives for s in o.special_tokens())]))
         obj = self.objects.tokenizer
         if obj is None:
-            tokenizer: Tokenizer = self._tokenizer.obj(self.config.tokenizer, specials)
-            return tokenizer
+            return self._tokenizer.obj(self.config.tokenizer, specials)
         import tiktoken
 
         if isinstance(obj, tiktoken.Encoding):
@@ -132,37 +139,35 @@ class Components:
                 [replace(i, path=f"{where}.{i.path}" if i.path else where) for i in exc.issues]
             ) from None
 
-    def _make_source(self, entry: Entry, src_cfg: SourceConfig) -> Source:
+    def _make_source(self, entry: Entry[SourceFactory], src_cfg: SourceConfig) -> Source:
+        from birdie_core.builtins.sources import CallableSource
+
         objects = self.objects
-        fn = None
-        if hasattr(src_cfg, "function"):  # a ``callable`` source: the flat form may have given the function
+        if isinstance(src_cfg, CallableSource.Config):  # the flat form may have given the functions themselves
             fn = objects.ds_validation if src_cfg.split == "validation" else None
             fn = fn if fn is not None else objects.ds
-        if fn is None:
-            source: Source = entry.obj(src_cfg)
-            return source
-        return entry.obj.from_callables(
-            fn,
-            objects.text_grabber_fn,
-            split=src_cfg.split,
-            sharded_by_function=src_cfg.sharded_by_function,  # type: ignore[attr-defined]
-            seed=src_cfg.seed,  # type: ignore[attr-defined]
-            text_field=src_cfg.text_field,  # type: ignore[attr-defined]
-        )
+            if fn is not None:
+                return CallableSource.from_callables(
+                    fn,
+                    objects.text_grabber_fn,
+                    split=src_cfg.split,
+                    sharded_by_function=src_cfg.sharded_by_function,
+                    seed=src_cfg.seed,
+                    text_field=src_cfg.text_field,
+                )
+        return entry.obj(src_cfg)
 
     def packer(self) -> Packer[Any]:
         cfg = self.config
-        packer: Packer[Any] = self._packer.obj(cfg.packer, cfg.batch_size, cfg.sequence_length, len(self.arms))
-        return packer
+        return self._packer.obj(cfg.packer, cfg.batch_size, cfg.sequence_length, len(self.arms))
 
     def agent(self) -> Agent[Any]:
         """The configured agent; its initial mixture comes from each objective's ``prob``."""
         cfg = self.config
         probs = np.array([c.prob for c in cfg.objectives], dtype=np.float64)
-        agent: Agent[Any] = self._agent.obj(
+        return self._agent.obj(
             cfg.curriculum.agent, self.arms, probs, seed=cfg.seed, num_steps=cfg.curriculum.num_steps
         )
-        return agent
 
     def reward_fn(self, agent: Agent[Any]) -> RewardFn | None:
         """The configured reward function; None without one, which is an error for an agent that needs it."""
@@ -177,8 +182,7 @@ class Components:
                     )
                 )
             return None
-        reward: RewardFn = self._reward.obj(reward_cfg)
-        return reward
+        return self._reward.obj(reward_cfg)
 
     def pipeline(
         self,
