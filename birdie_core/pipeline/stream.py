@@ -65,7 +65,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Pipeline", "PipelineStats"]
 
-_STATE_VERSION = 1
+_STATE_VERSION = 2  # 2: the current document by position, not by its tokens
 _NO_TOKENS = np.zeros(0, dtype=TOKEN_DTYPE)
 
 
@@ -194,6 +194,7 @@ class Pipeline:
         self._examples_in_epoch = 0
         self._iter: Iterator[Any] | None = None
         self._tokens: np.ndarray = _NO_TOKENS  # unused tokens of the current document
+        self._doc_length = 0  # tokens of the current document
         self._doc_index = -1
         self._doc_used = False
         self._consecutive_skips = 0
@@ -352,6 +353,7 @@ class Pipeline:
             self.stats.documents_read += 1
             self._doc_index, self._doc_used = int(doc.index), False
             self._tokens = np.asarray(self.tokenizer.encode(doc.text), dtype=TOKEN_DTYPE)
+            self._doc_length = int(self._tokens.shape[0])
             if self._tokens.shape[0]:
                 return
             self._drop_tokens()  # an empty document: counted as skipped
@@ -387,7 +389,7 @@ class Pipeline:
 
     # -- resume -----------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue the exact stream: RNG, source position, leftover tokens, packer."""
+        """Everything needed to continue the exact stream: RNG, source position, the packer's open rows."""
         return {
             "version": _STATE_VERSION,
             "shard": (self.shard.index, self.shard.count),
@@ -395,7 +397,10 @@ class Pipeline:
             "epoch": self._epoch,
             "docs_in_epoch": self._docs_in_epoch,
             "examples_in_epoch": self._examples_in_epoch,
-            "tokens": self._tokens.copy(),
+            # the current document by its place in the stream, never its tokens: a state stays a few KB
+            # whatever the document's size; resuming reads and tokenizes that one document again
+            "doc_length": self._doc_length,
+            "tokens_left": int(self._tokens.shape[0]),
             "doc_index": self._doc_index,
             "doc_used": self._doc_used,
             "consecutive_skips": self._consecutive_skips,
@@ -418,7 +423,8 @@ class Pipeline:
         self._epoch = int(state["epoch"])
         self._docs_in_epoch = int(state["docs_in_epoch"])
         self._examples_in_epoch = int(state["examples_in_epoch"])
-        self._tokens = np.array(state["tokens"], dtype=TOKEN_DTYPE)
+        self._doc_length = int(state["doc_length"])
+        tokens_left = int(state["tokens_left"])
         self._doc_index = int(state["doc_index"])
         self._doc_used = bool(state["doc_used"])
         self._consecutive_skips = int(state["consecutive_skips"])
@@ -430,6 +436,27 @@ class Pipeline:
         self.packer.load_state_dict(state["packer"])
         self.stats = PipelineStats.from_dict(state["stats"])
         self.close()  # the source is re-opened lazily, skipping the documents already read
+        self._tokens = _NO_TOKENS
+        if tokens_left:
+            self._reread_current_document(tokens_left)
+
+    def _reread_current_document(self, tokens_left: int) -> None:
+        """Position the source after the current document and restore its unused tail of tokens."""
+        it = iter(self.source.documents(self.shard, self._epoch))
+        self._iter = itertools.islice(it, self._docs_in_epoch - 1, None) if self._docs_in_epoch > 1 else it
+        doc = next(self._iter, None)
+        tokens = (
+            np.asarray(self.tokenizer.encode(doc.text), dtype=TOKEN_DTYPE) if doc is not None else _NO_TOKENS
+        )
+        if doc is None or int(doc.index) != self._doc_index or tokens.shape[0] != self._doc_length:
+            found = "no document" if doc is None else f"document {doc.index} of {tokens.shape[0]} tokens"
+            self.close()
+            raise PipelineError(
+                f"cannot resume: the state was saved inside document {self._doc_index} ({self._doc_length} "
+                f"tokens, epoch {self._epoch}) of the {self.split!r} source, which now gives {found} there; "
+                "the source or the tokenizer changed since the state was saved"
+            )
+        self._tokens = tokens[self._doc_length - tokens_left :]
 
     def close(self) -> None:
         """Release the source iterator (a generator's ``finally`` blocks run now)."""
