@@ -386,10 +386,13 @@ class Birdie:
         """Everything needed to continue exactly: stream positions, mixture schedule, agent, loss history.
 
         With several ranks every rank must call it (it gathers each rank's stream position, so that the
-        state rank 0 saves, as ``accelerator.save_state`` does, lets every rank resume).
+        state rank 0 saves, as ``accelerator.save_state`` does, lets every rank resume). After :meth:`close` or
+        a failure of the data pipeline there is no position to save, and this raises a PipelineError.
         """
+        self._check_open()
+        loader_state = self._loader.state_dict()  # raises after a failure: such a stream cannot resume
         mine = {
-            "loader": self._loader.state_dict() if self._loader.started else self._pending_state,
+            "loader": loader_state if loader_state is not None else self._pending_state,
             "consumed": self._consumed,
             "realised": self._realised.state_dict(),
         }

@@ -28,7 +28,13 @@ array). The result pipe is widened to hold a whole batch. See ``benchmarks/`` fo
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import multiprocessing
+import os
+import signal
+import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -294,8 +300,54 @@ class BatchStream(torch.utils.data.IterableDataset):
         self.components = Components.resolve(state["components"])
 
 
+#: Seconds between a worker's checks that the training process is still there (the watchdog of _die_with).
+PARENT_CHECK_INTERVAL = 0.5
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent_pid: int, worker_id: int) -> None:
+    """``worker_init_fn``: a worker never outlives the training process, whatever kills it.
+
+    On Linux the kernel sends the worker SIGKILL when its parent dies (a parent-death signal); everywhere a
+    watchdog thread checks every PARENT_CHECK_INTERVAL seconds that the parent is still there, which also
+    covers a parent that died before the signal was armed and a worker blocked writing into a full pipe
+    (torch's own check runs only between batches). The signal fires when the *thread* that forked the worker
+    ends, so build Birdie's loader in a thread that lives as long as training does (the main thread does).
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl (an unusual libc): the watchdog alone
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_CHECK_INTERVAL)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="birdie-parent-watchdog", daemon=True).start()
+
+
 def _start_method() -> str | None:
     return "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+
+
+def _no_async_worker_errors(loader_iter: Any) -> None:
+    """Stop torch raising a worker's death asynchronously from its SIGCHLD handler.
+
+    That handler raises a RuntimeError wherever the training process happens to be (inside the model's
+    forward pass, say), and a loader interrupted that way can block on its next request. Without it, a dead
+    worker is found when the loader next waits for a batch: torch checks its workers every 5 s while waiting
+    and raises there, where :meth:`BatchLoader.next` turns it into a PipelineError naming the worker and signal.
+    """
+    if getattr(loader_iter, "_worker_pids_set", False):
+        from torch.utils.data._utils import signal_handling
+
+        signal_handling._remove_worker_pids(id(loader_iter))
+        loader_iter._worker_pids_set = False
 
 
 class BatchLoader:
@@ -328,6 +380,7 @@ class BatchLoader:
         self._loader: Any = None
         self._iter: Any = None
         self._failure: str | None = None
+        self._closed = False
 
     @property
     def lookahead(self) -> int:
@@ -359,6 +412,7 @@ class BatchLoader:
             if state is not None:
                 self._loader.load_state_dict(state)
             self._iter = iter(self._loader)
+            _no_async_worker_errors(self._iter)
             # five int32 arrays per batch
             _widen_result_pipe(self._iter, 20 * self.cfg.batch_size * self.cfg.sequence_length)
         except BaseException as exc:
@@ -376,6 +430,7 @@ class BatchLoader:
             collate_fn=_identity,
             timeout=self.timeout,
             multiprocessing_context=_start_method(),
+            worker_init_fn=functools.partial(_die_with, os.getpid()),
             # the loader's base seed must not come from (and advance) the global torch RNG
             generator=torch.Generator().manual_seed(self.seed),
             snapshot_every_n_steps=1,
@@ -385,13 +440,18 @@ class BatchLoader:
         if self._iter is None:
             self.start()
         try:
+            # a worker that died while the training process was busy is found here at once; one that dies
+            # while we wait is found by torch within its 5 s status check
+            if self.num_workers and self._dead_workers():
+                raise ChildProcessError("a data worker died")  # named by _as_pipeline_error below
             item = next(self._iter)
         except StopIteration:  # the stream is endless: only a bug gets here
             self.close()
             raise PipelineError("the batch stream ended unexpectedly") from None
         except Exception as exc:
+            dead = self._dead_workers()
             self.close()
-            err = self._as_pipeline_error(exc)
+            err = self._as_pipeline_error(exc, dead)
             self._failure = str(err).splitlines()[0]
             raise err from exc
         # torch.long in one conversion, by numpy: torch's own conversion of an array this size runs on its
@@ -412,14 +472,42 @@ class BatchLoader:
         )
         return tensors, info
 
-    def _as_pipeline_error(self, exc: Exception) -> BirdieError:
+    def _dead_workers(self) -> list[str]:
+        """How each worker that has exited died: ``data worker 1 (pid 4242, rank 0) was killed by signal SIGKILL``."""
+        out = []
+        for i, w in enumerate(getattr(self._iter, "_workers", None) or []):
+            code = w.exitcode
+            if code is None or w.is_alive():
+                continue
+            if code < 0:
+                try:
+                    how = f"was killed by signal {signal.Signals(-code).name}"
+                except ValueError:
+                    how = f"was killed by signal {-code}"
+            else:
+                how = f"exited with code {code}"
+            out.append(f"data worker {i} (pid {w.pid}, rank {self.rank}) {how}")
+        return out
+
+    def _as_pipeline_error(self, exc: Exception, dead: list[str] | None = None) -> BirdieError:
         if isinstance(exc, BirdieError):
             return exc  # a worker's BirdieError arrives re-raised with the worker's traceback in its message
+        if dead:
+            return PipelineError(
+                "; ".join(dead) + ". The data pipeline is stopped; restart the run from its last checkpoint"
+            )
         where = "the data pipeline" if self.num_workers == 0 else "a data worker"
         return PipelineError(f"{where} failed: {type(exc).__name__}: {exc}")
 
     def state_dict(self) -> dict[str, Any] | None:
-        """The position after the batches consumed so far (None before the first batch was requested)."""
+        """The position after the batches consumed so far (None before the first batch was requested).
+
+        A stopped loader has no position to give: after a failure or :meth:`close` this raises.
+        """
+        if self._failure is not None:
+            raise PipelineError(f"the data pipeline failed and has no resumable state: {self._failure}")
+        if self._closed:
+            raise PipelineError("the data pipeline is closed: take its state before closing it")
         if self._iter is None:
             return None
         if self.num_workers == 0:
@@ -441,16 +529,12 @@ class BatchLoader:
         it, self._iter, self._loader = self._iter, None, None
         if it is None:
             return
+        self._closed = True
         if self.num_workers == 0:
             it.pipeline.close()
             return
         workers = list(getattr(it, "_workers", None) or [])
-        # first tell torch's SIGCHLD handler that these workers may exit, so that it does not raise
-        if getattr(it, "_worker_pids_set", False):
-            from torch.utils.data._utils import signal_handling
-
-            signal_handling._remove_worker_pids(id(it))
-            it._worker_pids_set = False
+        _no_async_worker_errors(it)  # they may exit now without torch raising about it
         done = getattr(it, "_workers_done_event", None)
         if done is not None:
             done.set()
