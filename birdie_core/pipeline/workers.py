@@ -322,6 +322,11 @@ def _die_with(parent_pid: int, worker_id: int) -> None:
             pass
     if os.getppid() != parent_pid:  # the parent died before the signal was armed
         os._exit(1)
+    # Stop signals are the training process's to act on (`birdie train` checkpoints first): a scheduler or a
+    # Ctrl-C that signals the whole process group must not take the workers away before that. They still die
+    # with the training process, and BatchLoader.close() stops them with SIGKILL.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+        signal.signal(sig, signal.SIG_IGN)
 
     def watch() -> None:
         while os.getppid() == parent_pid:
@@ -522,9 +527,10 @@ class BatchLoader:
     def close(self, grace: float = 2.0) -> None:
         """Stop every worker process now; they are gone when this returns (at most ``grace`` s + a kill).
 
-        Workers are terminated rather than asked to finish: torch's orderly shutdown joins each worker for
-        up to 5 s, and a worker whose result pipe is full (the main process stopped reading, e.g. after
-        Ctrl-C) cannot exit by itself. A DataLoader worker exits at once on SIGTERM from its parent.
+        Workers are killed rather than asked to finish: torch's orderly shutdown joins each worker for up to
+        5 s, and a worker whose result pipe is full (the main process stopped reading, e.g. after Ctrl-C)
+        cannot exit by itself. They ignore SIGTERM (see _die_with), so it is SIGKILL; they hold nothing that
+        needs cleaning up.
         """
         it, self._iter, self._loader = self._iter, None, None
         if it is None:
@@ -540,7 +546,7 @@ class BatchLoader:
             done.set()
         for w in workers:
             if w.is_alive():
-                w.terminate()
+                w.kill()
         deadline = time.monotonic() + grace
         for w in workers:
             w.join(timeout=max(0.0, deadline - time.monotonic()))

@@ -15,6 +15,8 @@ import math
 import os
 import random
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,6 +51,37 @@ class TrainResult:
     final_mixture: dict[str, float]
     final_losses: dict[str, float] | None  # the last evaluation's validation losses
     plots: list[Path] = field(default_factory=list)
+    #: the signal that stopped the run early (after a checkpoint), e.g. "SIGTERM"; None otherwise
+    stopped_by: str | None = None
+
+
+#: Signals that make `birdie train` finish its step, write a checkpoint and exit: what cluster schedulers send
+#: before they stop a job (SLURM and Kubernetes send SIGTERM; SLURM can send SIGUSR1 ahead of the time limit).
+STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+
+
+class _StopRequest:
+    """Records the first stop signal; a second SIGINT aborts at once (the usual Ctrl-C twice)."""
+
+    def __init__(self) -> None:
+        self.signal: signal.Signals | None = None
+        self._previous: dict[signal.Signals, Any] = {}
+
+    def __enter__(self) -> _StopRequest:
+        if threading.current_thread() is threading.main_thread():  # handlers can only be set there
+            for sig in STOP_SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        sig = signal.Signals(signum)
+        if self.signal is signal.SIGINT and sig is signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal = self.signal or sig
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
 
 
 class TrainerState:
@@ -120,8 +153,9 @@ def train(
     scheduler = build_scheduler(optimizer, tcfg.optimizer, total)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     state = TrainerState()
+    stop_request = _StopRequest()
 
-    with Birdie(components, accelerator=accelerator, run_dir=run_dir) as birdie:
+    with stop_request, Birdie(components, accelerator=accelerator, run_dir=run_dir) as birdie:
         accelerator.register_for_checkpointing(birdie, state)  # saved and loaded with accelerate's state
         initial_mixture = birdie.mixture
         if resume is not None:
@@ -144,7 +178,7 @@ def train(
 
         log = _TrainLog(run_dir / runs.TRAIN_LOG if main else None)
         progress = _Progress(say, tcfg.log_every, stop, state.step)
-        start, finishing = state.step, False
+        start, finishing, stopped_by = state.step, False, None
         try:
             model.train()
             for step in range(state.step, stop):
@@ -161,16 +195,22 @@ def train(
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
 
-                # the loss and token count of this step over every rank (one small all-reduce)
-                sums = accelerator.reduce(torch.stack([loss.detach().float(), _tokens(batch, loss)]), "sum")
+                # the loss and token count of this step over every rank, and whether any rank was asked to
+                # stop, so that all ranks stop after the same step (one small all-reduce)
+                asked = torch.tensor(float(stop_request.signal is not None), device=loss.device)
+                sums = accelerator.reduce(torch.stack([loss.detach().float(), _tokens(batch, loss), asked]), "sum")
                 mean_loss, tokens = float(sums[0]) / accelerator.num_processes, int(sums[1])
                 state.step, state.tokens = step + 1, state.tokens + tokens
                 record = progress.update(step, mean_loss, tokens, lr, birdie.mixture)
                 log.append(record)
+                if float(sums[2]) > 0 and state.step < stop:
+                    stopped_by = stop_request.signal.name if stop_request.signal is not None else "a signal"
+                    say(f"\n{stopped_by} received: stopping after step {state.step}, writing a checkpoint")
+                    break
                 if tcfg.checkpoint_every and state.step % tcfg.checkpoint_every == 0 and state.step < stop:
                     _save_checkpoint(accelerator, run_dir, state.step, tcfg.keep_checkpoints)
 
-            if state.step == total and not state.finished:
+            if state.step == total and not state.finished and stopped_by is None:
                 # a last evaluation, so the run ends with the losses of the trained model
                 say(_describe_evaluation(evaluate(birdie, model, accelerator, total)))
                 state.finished = finishing = True
@@ -201,7 +241,7 @@ def train(
             f"stopped at step {state.step} of {total}; continue with --resume {run_dir}. Run directory: {run_dir}"
         )
     return TrainResult(
-        run_dir, state.step, total, state.finished, initial_mixture, final_mixture, final_losses, plots
+        run_dir, state.step, total, state.finished, initial_mixture, final_mixture, final_losses, plots, stopped_by
     )
 
 
