@@ -42,7 +42,7 @@ from birdie_core.curriculum.schedule import EvaluationSchedule
 from birdie_core.errors import BirdieError, ConfigError, ConfigIssue, PipelineError
 from birdie_core.interfaces import Agent, Arm, RewardFn, Shard, normalise
 from birdie_core.pipeline.build import Components, Split
-from birdie_core.pipeline.workers import BatchInfo, BatchLoader, MixtureSchedule
+from birdie_core.pipeline.workers import BatchInfo, BatchLoader, MixtureSchedule, sum_data_stats
 from birdie_core.registry import Registry
 
 __all__ = ["Birdie", "EvaluationError"]
@@ -186,6 +186,13 @@ class Birdie:
     def mixture_effective_from(self) -> int:
         return self._mixtures.latest()[0]
 
+    def data_stats(self) -> dict[str, Any]:
+        """What this rank's data pipeline has read and made so far: documents read, too short for every
+        objective, tokens dropped, examples and positions per objective, and the source's own counters (empty
+        documents, invalid UTF-8 replaced, ...), summed over workers. Each evaluation's record in
+        ``metrics.jsonl`` holds the same, summed over ranks, under ``"data"``."""
+        return self._loader.data_stats()
+
     def worker_pids(self) -> list[int]:
         """Process ids of the live worker processes (empty in-process or before the first batch)."""
         return self._loader.worker_pids()
@@ -308,6 +315,9 @@ class Birdie:
         realised = self._realised
         if coll.connected:
             realised = realised.from_vector(coll.sum(realised.as_vector()))
+        data = self._loader.data_stats()
+        if coll.connected:
+            data = sum_data_stats(coll.gather(data), self.keys)
         previous = self._loss_history[-1] if self._loss_history else None
         outcome: dict[str, Any] = {}
         if coll.is_main:
@@ -337,6 +347,7 @@ class Birdie:
             "explored": bool(outcome["explored"]),
             "agent": outcome["info"],
             "realised": realised.summary(self.keys),
+            "data": data,
         }
         self.history.append(record)
         self._realised.reset()

@@ -37,7 +37,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +47,7 @@ import torch
 from birdie_core.errors import BirdieError, PipelineError
 from birdie_core.interfaces import PackedBatch, Shard, normalise
 from birdie_core.pipeline.build import Components
+from birdie_core.pipeline.stream import Pipeline
 
 __all__ = ["BatchInfo", "BatchLoader", "MixtureSchedule"]
 
@@ -168,6 +169,7 @@ class BatchInfo:
     arm_positions: np.ndarray  # non-pad positions per arm
     arm_consumed: np.ndarray  # document tokens consumed per arm
     documents: np.ndarray  # (n, 2): (epoch, document index) of documents first used in this batch
+    stats: dict[str, Any]  # the building worker's cumulative counters (see data_stats_of)
 
     def segment_objectives(self) -> list[list[str]]:
         """The objective key of every segment, row by row (``segment_ids`` 1, 2, ... in order)."""
@@ -175,6 +177,44 @@ class BatchInfo:
 
     def tokens_per_objective(self) -> dict[str, int]:
         return {k: int(n) for k, n in zip(self.arm_keys, self.arm_positions)}
+
+
+def data_stats_of(pipeline: Pipeline) -> dict[str, Any]:
+    """A pipeline's counters as plain data: documents read and skipped (and why), tokens dropped, examples and
+    positions per arm, and its source's own counters (``source.stats``: empty documents, invalid UTF-8, ...)."""
+    stats = pipeline.stats
+    source_stats = getattr(pipeline.source, "stats", None)
+    return {
+        "documents_read": stats.documents_read,
+        "documents_too_short": stats.documents_skipped,
+        "tail_tokens_dropped": stats.tail_tokens_dropped,
+        "epochs_completed": stats.epochs_completed,
+        "examples": stats.examples.tolist(),
+        "positions": stats.positions.tolist(),
+        "source": {k: int(v) for k, v in source_stats.items()} if isinstance(source_stats, dict) else {},
+    }
+
+
+def sum_data_stats(parts: Iterable[dict[str, Any]], arm_keys: tuple[str, ...]) -> dict[str, Any]:
+    """Counters of several workers (or ranks) added up; per-arm lists become ``{arm key: count}``."""
+    total: dict[str, Any] = {
+        "documents_read": 0,
+        "documents_too_short": 0,
+        "tail_tokens_dropped": 0,
+        "examples": dict.fromkeys(arm_keys, 0),
+        "positions": dict.fromkeys(arm_keys, 0),
+        "source": {},
+    }
+    for part in parts:
+        for key in ("documents_read", "documents_too_short", "tail_tokens_dropped"):
+            total[key] += int(part[key])
+        for key in ("examples", "positions"):
+            values = part[key].values() if isinstance(part[key], dict) else part[key]
+            for arm, n in zip(arm_keys, values):
+                total[key][arm] += int(n)
+        for key, n in part["source"].items():
+            total["source"][key] = total["source"].get(key, 0) + int(n)
+    return total
 
 
 def _identity(item: Any) -> Any:
@@ -242,6 +282,8 @@ class _BatchIterator:
             "arm_positions": batch.arm_positions,
             "arm_consumed": batch.arm_consumed,
             "documents": self.pipeline.last_documents,
+            # cumulative counters of this worker, so that the training process sees what happens in workers
+            "stats": data_stats_of(self.pipeline),
         }
 
     def state_dict(self) -> dict[str, Any]:
@@ -386,6 +428,7 @@ class BatchLoader:
         self._iter: Any = None
         self._failure: str | None = None
         self._closed = False
+        self._stats_by_worker: dict[int, dict[str, Any]] = {}
 
     @property
     def lookahead(self) -> int:
@@ -474,8 +517,18 @@ class BatchLoader:
             arm_positions=np.asarray(item["arm_positions"]),
             arm_consumed=np.asarray(item["arm_consumed"]),
             documents=np.asarray(item["documents"]),
+            stats=item["stats"],
         )
+        self._stats_by_worker[info.worker] = info.stats
         return tensors, info
+
+    def data_stats(self) -> dict[str, Any]:
+        """What the workers of this rank have read and made so far, summed over workers (see data_stats_of).
+
+        Each worker's counters arrive with its batches, so they describe the batches consumed (and any the
+        workers had built ahead), and continue across a resume.
+        """
+        return sum_data_stats(self._stats_by_worker.values(), self.arm_keys)
 
     def _dead_workers(self) -> list[str]:
         """How each worker that has exited died: ``data worker 1 (pid 4242, rank 0) was killed by signal SIGKILL``."""
