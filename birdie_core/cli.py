@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from typing import Any
 
@@ -85,10 +86,15 @@ def config() -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--resolved", is_flag=True, help="Also print the fully resolved configuration.")
 def config_check(file: str, resolved: bool) -> None:
-    """Validate FILE; report every problem at once with its path and line."""
-    from birdie_core.config import load_config, resolved_config
+    """Validate FILE; report every problem at once with its path and line.
 
-    cfg = load_config(file, registry=_registry())
+    Then build what a run builds before its first batch (sources, tokenizer, agent, reward) and size its
+    batches against this machine's memory: data files that match nothing, unreadable vocabularies and
+    missing packages are reported too.
+    """
+    from birdie_core.config import check_config, resolved_config
+
+    cfg = check_config(file, registry=_registry()).config
     n = len(cfg.objectives)
     click.echo(f"{file}: OK ({n} objective configuration{'s' if n != 1 else ''})")
     if resolved:
@@ -162,6 +168,8 @@ def train(
     """Train the reference prefix-LM model on CONFIG_FILE's batches, with the curriculum steering them.
 
     Works under `torchrun` and `accelerate launch -m birdie_core.cli train ...` for several processes.
+    SIGTERM, SIGINT or SIGUSR1 finish the current step, write a checkpoint and exit with 128 + the signal's
+    number (143, 130, 138); a second Ctrl-C stops at once.
     """
     from birdie_core.train.loop import train as run_training
 
@@ -176,6 +184,10 @@ def train(
     )
     if result.plots:
         click.echo("plots: " + ", ".join(str(p) for p in result.plots))
+    if result.stopped_by is not None:
+        # 128 + the signal's number: what a shell reports for a process the signal ended, which is what
+        # schedulers expect; the checkpoint is written, so `--resume` continues exactly
+        sys.exit(128 + int(signal.Signals[result.stopped_by]))
 
 
 @cli.command()

@@ -10,13 +10,14 @@ On the hot path only slotted dataclasses of numpy arrays are used.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
+from typing import Annotated, Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AllowInfNan, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 TOKEN_DTYPE = np.int32
 IGNORE_INDEX = -100
@@ -25,6 +26,40 @@ PAD_ID = 0
 # ---------------------------------------------------------------------------------------------------------
 # Configuration bases (what users write)
 # ---------------------------------------------------------------------------------------------------------
+
+
+# The two validators below raise ValueError for a wrong type: pydantic reports only ValueError and
+# AssertionError as validation errors (a TypeError would escape as a traceback).
+
+
+def _refuse_bool_and_float(value: Any) -> Any:
+    # YAML reads true/yes/on as booleans and 1.0e+12 as a float, and pydantic's lax mode would quietly make
+    # them 1 and 1000000000000: a typo or a float where a count is meant would pass unseen
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(
+            f"expected an integer, got the boolean {str(value).lower()} (YAML reads true/false, yes/no and "
+            "on/off as booleans)"
+        )
+    if isinstance(value, float):
+        hint = " (write an integer without a decimal point or exponent)" if value.is_integer() else ""
+        raise ValueError(f"expected an integer, got the number {float(value)!r}{hint}")
+    return value
+
+
+def _refuse_bool_and_non_finite(value: Any) -> Any:
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"expected a number, got the boolean {str(value).lower()}")
+    # checked here, before any bound: pydantic would call nan "not >= 0", which hides what is wrong
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {float(value)}")
+    return value
+
+
+#: An integer config field: a boolean or a float is an error, not 1 or a rounded number. Use it for every
+#: int field of a component's ``Config`` (``width: ConfigInt = Field(128, ge=1)``).
+ConfigInt = Annotated[int, BeforeValidator(_refuse_bool_and_float)]
+#: A number config field: finite (``.inf`` and ``.nan`` are errors) and never a boolean; integers are fine.
+ConfigFloat = Annotated[float, BeforeValidator(_refuse_bool_and_non_finite), AllowInfNan(False)]
 
 
 class ComponentConfig(BaseModel):
@@ -41,14 +76,14 @@ class ObjectiveConfig(ComponentConfig):
     id: str | None = Field(
         None, description="Key of this objective configuration in mixtures and metrics (default: derived)."
     )
-    prob: float = Field(1.0, ge=0.0, description="Initial (unnormalised) share of the mixture.")
+    prob: ConfigFloat = Field(1.0, ge=0.0, description="Initial (unnormalised) share of the mixture.")
     paradigm: str | None = Field(
         None, description="Paradigm marker put in the input, e.g. '[R]', '[S]', '[X]', '<|INFILL|>'."
     )
-    paradigm_at_end: float = Field(
+    paradigm_at_end: ConfigFloat = Field(
         0.0, ge=0.0, le=1.0, description="Probability of placing the paradigm marker at the end of the input."
     )
-    length: tuple[int, int] | None = Field(
+    length: tuple[ConfigInt, ConfigInt] | None = Field(
         None, description="[min, max] document tokens one example consumes (default: up to the budget)."
     )
 
@@ -82,7 +117,7 @@ class RewardConfig(ComponentConfig):
 class TokenizerConfig(ComponentConfig):
     """Parameters every tokenizer accepts."""
 
-    num_sentinels: int = Field(
+    num_sentinels: ConfigInt = Field(
         512, ge=1, le=100_000, description="How many sentinel ids (<mask_0>, <mask_1>, ...) to reserve."
     )
 

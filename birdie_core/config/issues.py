@@ -8,16 +8,17 @@ the first problem, turns pydantic's errors into sentences a config author can ac
 from __future__ import annotations
 
 import difflib
+import re
 import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
 
-from birdie_core.config.yaml_lines import ConfigPath, LineMap
+from birdie_core.config.yaml_lines import ConfigPath, LineMap, format_path
 from birdie_core.errors import ConfigError, ConfigIssue
 
-__all__ = ["IssueCollector", "describe", "format_path"]
+__all__ = ["IssueCollector", "describe", "format_path", "parse_path"]
 
 
 class IssueCollector:
@@ -82,12 +83,13 @@ class IssueCollector:
             raise ConfigError(self.issues)
 
 
-def format_path(path: ConfigPath) -> str:
-    """``("objectives", 2, "corruption_rate")`` → ``"objectives[2].corruption_rate"``."""
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+def parse_path(text: str) -> ConfigPath:
+    """``"objectives[2].corruption_rate"`` → ``("objectives", 2, "corruption_rate")``: the inverse of
+    :func:`format_path`, to locate an issue that a component raised with a written path."""
+    return tuple(int(index) if index else key for key, index in _PATH_PART.findall(text))
+
+
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
 def describe(value: Any) -> str:

@@ -31,7 +31,7 @@ from birdie_core.interfaces import ComponentConfig, ObjectiveConfig
 from birdie_core.kinds import COMPONENT_KINDS, KindName
 from birdie_core.registry import Registry, UnknownNameError, default_registry
 
-__all__ = ["ConfigSource", "LoadedConfig", "load_config", "read_config"]
+__all__ = ["ConfigSource", "LoadedConfig", "load_config", "read_config", "read_config_with_lines"]
 
 
 @dataclass(frozen=True)
@@ -54,25 +54,45 @@ def read_config(source: ConfigSource, registry: Registry | None = None) -> Loade
     :class:`LoadedConfig` (returned as they are). ``registry`` defaults to the process's
     :func:`~birdie_core.registry.default_registry`.
 
-    Raises :class:`ConfigError` listing every problem found, each with its path and, for YAML, its line.
+    Raises :class:`ConfigError` listing every problem found, each with its path and, for YAML, its line. A
+    YAML file that holds nothing is refused (write ``{}`` for every default).
+    """
+    return read_config_with_lines(source, registry)[0]
+
+
+def read_config_with_lines(
+    source: ConfigSource, registry: Registry | None = None
+) -> tuple[LoadedConfig, LineMap]:
+    """:func:`read_config`, and where each key of a YAML file was written (an empty map for the other forms).
+
+    For checks that run after validation and report their problems at the config's lines.
     """
     if isinstance(source, LoadedConfig):
-        return source
+        return source, LineMap()
     if isinstance(source, PipelineConfig):
-        return LoadedConfig(source)
+        return LoadedConfig(source), LineMap()
     registry = registry if registry is not None else default_registry()
     lines = LineMap()
     data: Any
     if isinstance(source, (str, os.PathLike)):
         data, lines = load_yaml_with_lines(source)
-        data = {} if data is None else data
+        if data is None:
+            # a truncated or wrong file would otherwise run on every default without a word
+            raise ConfigError(
+                ConfigIssue(
+                    "",
+                    "the file holds no configuration (it is empty, or only comments or null): write the keys "
+                    "you mean, or {} to accept every default",
+                    source=lines.source,
+                )
+            )
     elif isinstance(source, Mapping):
         data = source
     else:
         raise ConfigError(
             f"a configuration is a YAML path, a dict or a PipelineConfig, not {type(source).__name__}"
         )
-    return _Checker(registry, lines).run(data)
+    return _Checker(registry, lines).run(data), lines
 
 
 def load_config(source: ConfigSource, registry: Registry | None = None) -> PipelineConfig:

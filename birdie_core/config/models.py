@@ -17,6 +17,7 @@ from birdie_core.config.issues import describe
 from birdie_core.interfaces import (
     AgentConfig,
     ComponentConfig,
+    ConfigInt,
     ObjectiveConfig,
     PackerConfig,
     RewardConfig,
@@ -25,7 +26,20 @@ from birdie_core.interfaces import (
 )
 from birdie_core.train.config import TrainConfig
 
-__all__ = ["CurriculumConfig", "DataConfig", "PipelineConfig", "WorkersConfig"]
+__all__ = [
+    "MAX_PREFETCH_FACTOR",
+    "MAX_WORKERS",
+    "CurriculumConfig",
+    "DataConfig",
+    "PipelineConfig",
+    "WorkersConfig",
+]
+
+#: Worker processes per training process: more than one process's share of a large machine's cores, and a
+#: typo such as 10000 is refused before it forks that many processes.
+MAX_WORKERS = 128
+#: Batches each worker prepares ahead: beyond a few, prefetching only holds memory.
+MAX_PREFETCH_FACTOR = 64
 
 
 class _Section(BaseModel):
@@ -66,7 +80,7 @@ class CurriculumConfig(_Section):
         100,
         description="Evaluate every N steps, or at exactly these steps (a strictly increasing list).",
     )
-    num_steps: int = Field(1000, ge=1, description="Training steps the curriculum plans for.")
+    num_steps: ConfigInt = Field(1000, ge=1, description="Training steps the curriculum plans for.")
     mixture_unit: Literal["tokens", "examples"] = Field(
         "tokens",
         description=(
@@ -74,7 +88,7 @@ class CurriculumConfig(_Section):
             "objective's running mean example length) or of the examples drawn."
         ),
     )
-    num_validation_batches: int = Field(
+    num_validation_batches: ConfigInt = Field(
         1, ge=1, description="Fixed validation batches per objective configuration, built once."
     )
 
@@ -109,8 +123,12 @@ class CurriculumConfig(_Section):
 class WorkersConfig(_Section):
     """Data-loading worker processes (per training process)."""
 
-    num_workers: int = Field(0, ge=0, description="Worker processes; 0 builds batches in-process.")
-    prefetch_factor: int = Field(2, ge=1, description="Batches each worker prepares ahead.")
+    num_workers: ConfigInt = Field(
+        0, ge=0, le=MAX_WORKERS, description="Worker processes; 0 builds batches in-process."
+    )
+    prefetch_factor: ConfigInt = Field(
+        2, ge=1, le=MAX_PREFETCH_FACTOR, description="Batches each worker prepares ahead."
+    )
 
 
 class PipelineConfig(_Section):
@@ -119,9 +137,9 @@ class PipelineConfig(_Section):
     Every component config carries its qualified registry name; every objective has a unique ``id``.
     """
 
-    seed: int = Field(0, ge=0, description="Seed of every random choice the pipeline makes.")
-    batch_size: int = Field(8, ge=1, description="Rows per batch.")
-    sequence_length: int = Field(512, ge=16, description="Positions per row.")
+    seed: ConfigInt = Field(0, ge=0, description="Seed of every random choice the pipeline makes.")
+    batch_size: ConfigInt = Field(8, ge=1, description="Rows per batch.")
+    sequence_length: ConfigInt = Field(512, ge=16, description="Positions per row.")
     start_generating_paradigm: str = Field(
         "<|gen|>",
         min_length=1,
