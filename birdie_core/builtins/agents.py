@@ -10,39 +10,36 @@ from pydantic import Field, field_validator
 from birdie_core.errors import ConfigError, ConfigIssue
 from birdie_core.interfaces import Agent, AgentConfig, Arm, Decision, normalise
 
-__all__ = ["StaticAgent"]
+__all__ = ["StaticAgent", "StaticAgentConfig"]
 
 
-class StaticAgent(Agent):
+class StaticAgentConfig(AgentConfig):
+    """Parameters of ``static``: weights that replace some objectives' ``prob``."""
+
+    probs: dict[str, float] | None = Field(
+        None, description="Weights by objective id, replacing those entries' `prob` (others keep theirs)."
+    )
+
+    @field_validator("probs")
+    @classmethod
+    def _non_negative(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        bad = {k: p for k, p in (v or {}).items() if not (np.isfinite(p) and p >= 0)}
+        if bad:
+            raise ValueError(f"probabilities must be finite and >= 0, got {bad}")
+        return v
+
+
+class StaticAgent(Agent[StaticAgentConfig]):
     """Never changes the mixture: each objective's ``prob``, optionally overridden by ``probs``."""
 
+    Config = StaticAgentConfig
     needs_reward = False
 
-    class Config(AgentConfig):
-        probs: dict[str, float] | None = Field(
-            None, description="Weights by objective id, replacing those entries' `prob` (others keep theirs)."
-        )
-
-        @field_validator("probs")
-        @classmethod
-        def _non_negative(cls, v: dict[str, float] | None) -> dict[str, float] | None:
-            bad = {k: p for k, p in (v or {}).items() if not (np.isfinite(p) and p >= 0)}
-            if bad:
-                raise ValueError(f"probabilities must be finite and >= 0, got {bad}")
-            return v
-
-    def __init__(
-        self,
-        config: AgentConfig,
-        arms: Sequence[Arm],
-        initial: np.ndarray,
-        *,
-        seed: int = 0,
-        num_steps: int = 0,
-    ):
-        super().__init__(config, arms, initial, seed=seed, num_steps=num_steps)
+    # seed and num_steps only pass through to Agent: a static mixture needs neither
+    def __init__(self, config: StaticAgentConfig, arms: Sequence[Arm], initial: np.ndarray, **options: int):
+        super().__init__(config, arms, initial, **options)
         weights = np.asarray(initial, dtype=np.float64).copy()
-        overrides = getattr(config, "probs", None) or {}
+        overrides = config.probs or {}
         index = {arm.key: i for i, arm in enumerate(self.arms)}
         unknown = sorted(set(overrides) - set(index))
         if unknown:

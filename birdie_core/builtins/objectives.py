@@ -9,33 +9,35 @@ Budget accounting follows :class:`~birdie_core.interfaces.Example`: an example o
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import Field
 
 from birdie_core.interfaces import Example, Objective, ObjectiveConfig, ObjectiveContext
 
-__all__ = ["NextTokenPrediction", "PrefixLM"]
+__all__ = ["NextTokenPrediction", "NextTokenPredictionConfig", "PrefixLM", "PrefixLMConfig"]
 
 
-def _max_consumable(objective: Objective, tokens: np.ndarray, budget: int) -> int:
+def _max_consumable(objective: Objective[Any], tokens: np.ndarray, budget: int) -> int:
     """Most document tokens one example may take: prefix markers + n - 1 positions must fit ``budget``."""
     return min(int(tokens.shape[0]), budget - objective.overhead + 1)
 
 
-class NextTokenPrediction(Objective):
+class NextTokenPredictionConfig(ObjectiveConfig):
+    """Parameters of ``next_token_prediction``: only those every objective has."""
+
+
+class NextTokenPrediction(Objective[NextTokenPredictionConfig]):
     """True next-token prediction: no document token in the input, loss on every token of the text.
 
     The prefix is only ``[paradigm] [start]``; the target is the next ``n`` document tokens. (The original
     project's "next token prediction" put the text in the input too, which made it a copying task.)
     """
 
+    Config = NextTokenPredictionConfig
     #: an example needs at least this many target tokens: one label alone teaches next to nothing
     MIN_TARGET = 2
-
-    class Config(ObjectiveConfig):
-        pass
 
     def build(
         self, tokens: np.ndarray, budget: int, ctx: ObjectiveContext
@@ -48,7 +50,16 @@ class NextTokenPrediction(Objective):
         return example, tokens[n:]
 
 
-class PrefixLM(Objective):
+class PrefixLMConfig(ObjectiveConfig):
+    """Parameters of ``prefix_lm``: where the prefix ends."""
+
+    prefix_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] | None = Field(
+        0.75,
+        description="Share of the consumed tokens that goes to the prefix; null = uniform random split.",
+    )
+
+
+class PrefixLM(Objective[PrefixLMConfig]):
     """Prefix language modelling (UL2's S-denoiser): the head of a span is the input, the rest the target.
 
     ``n`` tokens are consumed; the first ``round(n * prefix_fraction)`` (clamped to ``[1, n - 1]``) form the
@@ -56,11 +67,7 @@ class PrefixLM(Objective):
     the split point uniformly from ``1 .. n - 1``.
     """
 
-    class Config(ObjectiveConfig):
-        prefix_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] | None = Field(
-            0.75,
-            description="Share of the consumed tokens that goes to the prefix; null = uniform random split.",
-        )
+    Config = PrefixLMConfig
 
     def build(
         self, tokens: np.ndarray, budget: int, ctx: ObjectiveContext
@@ -69,7 +76,7 @@ class PrefixLM(Objective):
         if available < 2:  # one token cannot be split into a non-empty prefix and target
             return None, tokens
         n = max(2, self.draw_length(available, ctx))
-        fraction = self.config.prefix_fraction  # type: ignore[attr-defined]
+        fraction = self.config.prefix_fraction
         if fraction is None:
             k = int(ctx.rng.integers(1, n))
         else:

@@ -39,33 +39,46 @@ from birdie_core.interfaces import (
     PackerConfig,
 )
 
-__all__ = ["BestFitPacker"]
+__all__ = ["BestFitPacker", "BestFitPackerConfig"]
 
 
-class BestFitPacker(Packer):
+class BestFitPackerConfig(PackerConfig):
+    """Parameters of ``best_fit``: when a row counts as full."""
+
+    min_fill: float = Field(
+        0.995, gt=0.0, le=1.0, description="A row counts as full once at least this share of it is used."
+    )
+    min_space: int = Field(
+        3,
+        ge=1,
+        description="A row also counts as full when fewer positions than this are free (the shortest "
+        "useful example: start marker + two target tokens).",
+    )
+
+
+class BestFitPacker(Packer[BestFitPackerConfig]):
     """Best-fit packing into a fixed (batch_size, sequence_length) batch; see the module docstring."""
 
-    class Config(PackerConfig):
-        min_fill: float = Field(
-            0.995, gt=0.0, le=1.0, description="A row counts as full once at least this share of it is used."
-        )
-        min_space: int = Field(
-            3,
-            ge=1,
-            description="A row also counts as full when fewer positions than this are free (the shortest "
-            "useful example: start marker + two target tokens).",
-        )
+    Config = BestFitPackerConfig
 
-    def __init__(self, config: PackerConfig, batch_size: int, sequence_length: int, num_arms: int):
+    # the open batch, set by _reset (declared here because add() and pop() come first in this class)
+    _fill: list[int]
+    _nseg: list[int]
+    _budget: int
+    _seg_arms: np.ndarray
+    _arm_positions: np.ndarray
+    _arm_consumed: np.ndarray
+    _examples: int
+
+    def __init__(self, config: BestFitPackerConfig, batch_size: int, sequence_length: int, num_arms: int):
         super().__init__(config, batch_size, sequence_length, num_arms)
         if batch_size < 1 or sequence_length < 1 or num_arms < 1:
             raise ValueError(
                 f"best_fit needs batch_size, sequence_length and num_arms >= 1, got "
                 f"{batch_size}, {sequence_length}, {num_arms}"
             )
-        cfg = config if isinstance(config, BestFitPacker.Config) else BestFitPacker.Config(name="best_fit")
         # a row with at most this many free positions is full
-        self._full_free = max(cfg.min_space - 1, int((1.0 - cfg.min_fill) * sequence_length + 1e-9))
+        self._full_free = max(config.min_space - 1, int((1.0 - config.min_fill) * sequence_length + 1e-9))
         self._positions = np.arange(sequence_length, dtype=TOKEN_DTYPE)
         self._totals = {"batches": 0, "examples": 0, "positions": 0, "filled": 0}
         self._reset()

@@ -12,36 +12,47 @@ not UTF-8) is counted in its ``stats`` dictionary, per process, since the source
 from __future__ import annotations
 
 import difflib
-import glob
-import gzip
 import importlib
 import importlib.util
 import inspect
 import json
 import logging
 import os
-import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-from typing import Any, BinaryIO, Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from birdie_core.errors import BirdieError, ConfigError, ConfigIssue, PipelineError
 from birdie_core.interfaces import WHOLE_SPLIT, Document, Shard, SourceConfig
+from birdie_core.tools.files import GZIP_ERRORS, UNREAD_COMPRESSIONS, expand_paths, open_compressed
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "CallableSource",
+    "CallableSourceConfig",
     "EmbeddedSource",
+    "EmbeddedSourceConfig",
     "FileSource",
+    "FileSourceConfig",
     "HuggingFaceSource",
+    "HuggingFaceSourceConfig",
     "select_field",
 ]
 
 
 def _new_stats() -> dict[str, int]:
     return {"documents": 0, "empty": 0, "invalid_utf8": 0}
+
+
+def _emit(stats: dict[str, int], index: int, text: str, origin: str) -> Iterator[Document]:
+    """The document, counted in ``stats``; nothing for an empty text, which is counted as ``empty``."""
+    if text:
+        stats["documents"] += 1
+        yield Document(index, text, origin)
+    else:
+        stats["empty"] += 1
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -104,6 +115,15 @@ def _type_name(value: Any) -> str:
 # ---------------------------------------------------------------------------------------------------------
 
 
+class EmbeddedSourceConfig(SourceConfig):
+    """Parameters of the ``embedded`` source: which split of CPython's help texts, how many times."""
+
+    split: Literal["train", "validation"] = Field(
+        "train", description="'train' (9 topics in 10) or 'validation' (every 10th topic)."
+    )
+    repeat: int = Field(1, ge=1, le=100_000, description="How many times to repeat the split.")
+
+
 class EmbeddedSource:
     """The English corpus that ships with CPython: the ``pydoc_data.topics`` help texts (~465k characters).
 
@@ -115,14 +135,10 @@ class EmbeddedSource:
     SPLITS = ("train", "validation")
     VALIDATION_EVERY = 10
 
-    class Config(SourceConfig):
-        split: Literal["train", "validation"] = Field(
-            "train", description="'train' (9 topics in 10) or 'validation' (every 10th topic)."
-        )
-        repeat: int = Field(1, ge=1, le=100_000, description="How many times to repeat the split.")
+    Config = EmbeddedSourceConfig
 
-    def __init__(self, config: SourceConfig | None = None):
-        self.config = config or self.Config(name="embedded")
+    def __init__(self, config: EmbeddedSourceConfig | None = None):
+        self.config = config or EmbeddedSourceConfig(name="embedded")
         split = self.config.split
         if split not in self.SPLITS:  # the Config already refuses it; this guards hand-built configs
             raise ConfigError(
@@ -143,7 +159,7 @@ class EmbeddedSource:
         every = self.VALIDATION_EVERY
         chosen = keys[::every] if split == "validation" else [k for i, k in enumerate(keys) if i % every]
         self._docs: list[tuple[str, str]] = [(k, topics[k]) for k in chosen]
-        self.repeat: int = getattr(self.config, "repeat", 1)
+        self.repeat = self.config.repeat
         self.stats = _new_stats()
 
     def __len__(self) -> int:
@@ -170,15 +186,17 @@ _UNSUPPORTED_SUFFIXES = {
     ".json": "cannot tell whether it holds JSON lines; set format: jsonl (one object per line) or text",
     ".parquet": "Parquet is not read by the 'files' source; use the 'huggingface' source with path: parquet",
     ".arrow": "Arrow is not read by the 'files' source; use the 'huggingface' source with path: arrow",
-    ".bz2": "only gzip compression is read transparently; decompress it or recompress it with gzip",
-    ".xz": "only gzip compression is read transparently; decompress it or recompress it with gzip",
-    ".zst": "only gzip compression is read transparently; decompress it or recompress it with gzip",
-    ".zip": "zip archives are not read; extract them",
+    **UNREAD_COMPRESSIONS,
 }
 
 
-def _has_magic(pattern: str) -> bool:
-    return any(c in pattern for c in "*?[")
+def _suffix(path: str) -> str:
+    """The extension that says what a file holds, looking through a ``.gz`` suffix."""
+    return os.path.splitext(path.lower().removesuffix(".gz"))[1]
+
+
+def _unsupported_suffix(path: str) -> str | None:
+    return _UNSUPPORTED_SUFFIXES.get(_suffix(path))
 
 
 def _strip_eol(line: str) -> str:
@@ -189,6 +207,31 @@ def _strip_eol(line: str) -> str:
 
 #: a per-file reader: yields the shard's documents, returns the next free document index
 _Reader = Generator[Document, None, int]
+
+
+class FileSourceConfig(SourceConfig):
+    """Parameters of the ``files`` source: which files, what they hold, what one document is."""
+
+    paths: list[str] = Field(
+        min_length=1, description="Files or glob patterns, relative to the working directory."
+    )
+    format: Literal["auto", "text", "jsonl"] = Field(
+        "auto", description="'jsonl', 'text', or 'auto' (from the extension, looking through .gz)."
+    )
+    field: str = Field("text", description="Dotted selector of the text in each JSON object.")
+    unit: Literal["line", "paragraph", "file"] = Field(
+        "paragraph", description="What one document of a text file is."
+    )
+
+    @field_validator("paths", mode="before")
+    @classmethod
+    def _one_path(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("field")
+    @classmethod
+    def _selector(cls, v: str) -> str:
+        return _validate_selector(v)
 
 
 class FileSource:
@@ -211,103 +254,31 @@ class FileSource:
     and a truncated or corrupt gzip stream stop it with a :class:`PipelineError` naming the file and line.
     """
 
-    class Config(SourceConfig):
-        paths: list[str] = Field(
-            min_length=1, description="Files or glob patterns, relative to the working directory."
-        )
-        format: Literal["auto", "text", "jsonl"] = Field(
-            "auto", description="'jsonl', 'text', or 'auto' (from the extension, looking through .gz)."
-        )
-        field: str = Field("text", description="Dotted selector of the text in each JSON object.")
-        unit: Literal["line", "paragraph", "file"] = Field(
-            "paragraph", description="What one document of a text file is."
-        )
+    Config = FileSourceConfig
 
-        @field_validator("paths", mode="before")
-        @classmethod
-        def _one_path(cls, v: Any) -> Any:
-            return [v] if isinstance(v, str) else v
-
-        @field_validator("field")
-        @classmethod
-        def _selector(cls, v: str) -> str:
-            return _validate_selector(v)
-
-    def __init__(self, config: SourceConfig):
+    def __init__(self, config: FileSourceConfig):
         self.config = config
         self.stats = _new_stats()
-        self.files: list[tuple[str, str]] = self._expand()  # (path as shown, format)
+        reject = _unsupported_suffix if config.format == "auto" else None
+        paths = expand_paths(config.paths, directory_hint="*.jsonl", reject=reject)
+        #: (path as shown, format) of each file, in reading order
+        self.files: list[tuple[str, str]] = [(p, self._format_of(p)) for p in paths]
         self._warned_utf8: set[str] = set()
-
-    # -- construction ---------------------------------------------------------------------------------------
-    def _expand(self) -> list[tuple[str, str]]:
-        issues: list[ConfigIssue] = []
-        files: dict[
-            str, tuple[str, str]
-        ] = {}  # absolute path -> (shown, format); dict keeps first-seen order
-        for i, pattern in enumerate(self.config.paths):
-            where = f"paths[{i}]"
-            if _has_magic(pattern):
-                matched = [p for p in sorted(glob.glob(pattern, recursive=True)) if os.path.isfile(p)]
-                if not matched:
-                    issues.append(
-                        ConfigIssue(where, f"pattern {pattern!r} matches no file (in {os.getcwd()})")
-                    )
-            elif os.path.isdir(pattern):
-                issues.append(
-                    ConfigIssue(
-                        where,
-                        f"{pattern!r} is a directory; use a pattern such as "
-                        f"'{os.path.join(pattern, '*.jsonl')}'",
-                    )
-                )
-                matched = []
-            elif not os.path.isfile(pattern):
-                issues.append(ConfigIssue(where, f"file {pattern!r} does not exist (in {os.getcwd()})"))
-                matched = []
-            else:
-                matched = [pattern]
-            for path in matched:
-                try:
-                    fmt = self._format_of(path)
-                except ValueError as e:
-                    issues.append(ConfigIssue(where, f"{path}: {e}"))
-                    continue
-                files.setdefault(os.path.abspath(path), (path, fmt))
-        if issues:
-            raise ConfigError(issues)
-        return list(files.values())
 
     def _format_of(self, path: str) -> str:
         if self.config.format != "auto":
             return self.config.format
-        name = path.lower()
-        name = name.removesuffix(".gz")
-        suffix = os.path.splitext(name)[1]
-        if suffix in _JSONL_SUFFIXES:
-            return "jsonl"
-        if suffix in _UNSUPPORTED_SUFFIXES:
-            raise ValueError(_UNSUPPORTED_SUFFIXES[suffix])
-        return "text"
+        return "jsonl" if _suffix(path) in _JSONL_SUFFIXES else "text"
 
     # -- reading ------------------------------------------------------------------------------------------
-    @staticmethod
-    def _open(path: str) -> BinaryIO:
-        try:
-            if path.lower().endswith(".gz"):
-                return gzip.open(path, "rb")  # type: ignore[return-value]
-            return open(path, "rb")
-        except OSError as e:
-            raise PipelineError(f"{path}: cannot open ({e.strerror or e})") from e
-
     def _lines(self, path: str) -> Iterator[tuple[int, bytes]]:
         """(line number, raw line) of ``path``, decompressing on the fly; read errors name the file."""
         lineno = 0
-        with self._open(path) as f:
+        with open_compressed(path, detect="suffix") as f:
             try:
                 for lineno, raw in enumerate(f, 1):  # lineno also names the place of a read error
                     yield lineno, raw
-            except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+            except GZIP_ERRORS as e:
                 raise PipelineError(
                     f"{path}: the gzip stream is truncated or corrupt after line {lineno} ({e}); "
                     f"re-create or re-download the file"
@@ -343,13 +314,6 @@ class FileSource:
             # each reader yields its owned documents and finally returns the next free index
             index = yield from reader
 
-    def _emit(self, index: int, text: str, origin: str) -> Iterator[Document]:
-        if text:
-            self.stats["documents"] += 1
-            yield Document(index, text, origin)
-        else:
-            self.stats["empty"] += 1
-
     def _jsonl(self, path: str, index: int, shard: Shard) -> _Reader:
         selector = self.config.field
         for lineno, raw in self._lines(path):
@@ -372,18 +336,18 @@ class FileSource:
                 text = select_field(record, selector)
             except FieldError as e:
                 raise PipelineError(f"{origin}: {e}") from None
-            yield from self._emit(i, text, origin)
+            yield from _emit(self.stats, i, text, origin)
         return index
 
     def _whole_file(self, path: str, index: int, shard: Shard) -> _Reader:
         if shard.owns(index):
-            with self._open(path) as f:
+            with open_compressed(path, detect="suffix") as f:
                 try:
                     raw = f.read()
-                except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+                except GZIP_ERRORS as e:
                     raise PipelineError(f"{path}: the gzip stream is truncated or corrupt ({e})") from e
             text = self._decode(raw, path, 1)
-            yield from self._emit(index, text.removeprefix("\ufeff"), path)
+            yield from _emit(self.stats, index, text.removeprefix("\ufeff"), path)
         return index + 1
 
     def _text_lines(self, path: str, index: int, shard: Shard) -> _Reader:
@@ -396,7 +360,7 @@ class FileSource:
                 text = _strip_eol(self._decode(raw, path, lineno))
                 if lineno == 1:
                     text = text.removeprefix("\ufeff")
-                yield from self._emit(i, text, f"{path}:{lineno}")
+                yield from _emit(self.stats, i, text, f"{path}:{lineno}")
         return index
 
     def _paragraphs(self, path: str, index: int, shard: Shard) -> _Reader:
@@ -407,7 +371,7 @@ class FileSource:
             if not raw.strip():  # a blank line ends the paragraph
                 if start:
                     if owned:
-                        yield from self._emit(index, "\n".join(lines), f"{path}:{start}")
+                        yield from _emit(self.stats, index, "\n".join(lines), f"{path}:{start}")
                     index, start, lines = index + 1, 0, []
                 continue
             if not start:
@@ -417,7 +381,7 @@ class FileSource:
                 lines.append(text.removeprefix("\ufeff") if lineno == 1 else text)
         if start:
             if owned:
-                yield from self._emit(index, "\n".join(lines), f"{path}:{start}")
+                yield from _emit(self.stats, index, "\n".join(lines), f"{path}:{start}")
             index += 1
         return index
 
@@ -488,6 +452,34 @@ def _describe(fn: Callable[..., Any]) -> str:
     return f"{module}:{name}"
 
 
+class CallableSourceConfig(SourceConfig):
+    """Parameters of the ``callable`` source: the function, how items become text, who shards."""
+
+    function: str = Field(description="'module:function' returning an iterable of documents.")
+    text_field: str | None = Field(None, description="Dotted selector of the text in mapping items.")
+    text_grabber: str | None = Field(None, description="'module:function' turning an item into its text.")
+    sharded_by_function: bool = Field(
+        True, description="Call fn(split, worker_id, num_workers, rng_seed) and let it shard."
+    )
+    seed: int = Field(0, description="Passed to the function as rng_seed.")
+
+    @field_validator("function", "text_grabber")
+    @classmethod
+    def _import_string(cls, v: str | None) -> str | None:
+        return _validate_import_string(v)
+
+    @field_validator("text_field")
+    @classmethod
+    def _selector(cls, v: str | None) -> str | None:
+        return None if v is None else _validate_selector(v)
+
+    @model_validator(mode="after")
+    def _one_way_to_text(self) -> CallableSourceConfig:
+        if self.text_field is not None and self.text_grabber is not None:
+            raise ValueError("set text_field or text_grabber, not both")
+        return self
+
+
 class CallableSource:
     """Documents from a Python function: the original project's ``ds`` / ``text_grabber_fn`` style.
 
@@ -500,32 +492,9 @@ class CallableSource:
     ``text_grabber`` turns into a string. Empty texts are skipped and counted in ``stats["empty"]``.
     """
 
-    class Config(SourceConfig):
-        function: str = Field(description="'module:function' returning an iterable of documents.")
-        text_field: str | None = Field(None, description="Dotted selector of the text in mapping items.")
-        text_grabber: str | None = Field(None, description="'module:function' turning an item into its text.")
-        sharded_by_function: bool = Field(
-            True, description="Call fn(split, worker_id, num_workers, rng_seed) and let it shard."
-        )
-        seed: int = Field(0, description="Passed to the function as rng_seed.")
+    Config = CallableSourceConfig
 
-        @field_validator("function", "text_grabber")
-        @classmethod
-        def _import_string(cls, v: str | None) -> str | None:
-            return _validate_import_string(v)
-
-        @field_validator("text_field")
-        @classmethod
-        def _selector(cls, v: str | None) -> str | None:
-            return None if v is None else _validate_selector(v)
-
-        @model_validator(mode="after")
-        def _one_way_to_text(self) -> CallableSource.Config:
-            if self.text_field is not None and self.text_grabber is not None:
-                raise ValueError("set text_field or text_grabber, not both")
-            return self
-
-    def __init__(self, config: SourceConfig):
+    def __init__(self, config: CallableSourceConfig):
         fn = import_object(config.function, "function")
         grabber = import_object(config.text_grabber, "text_grabber") if config.text_grabber else None
         self._setup(config, fn, grabber)
@@ -548,7 +517,7 @@ class CallableSource:
             raise ConfigError(
                 ConfigIssue("text_grabber", f"expected a function, got {_type_name(text_grabber)}")
             )
-        config = cls.Config(
+        config = CallableSourceConfig(
             name="callable",
             split=split,
             function=_describe(fn),
@@ -562,8 +531,11 @@ class CallableSource:
         return self
 
     def _setup(
-        self, config: SourceConfig, fn: Callable[..., Iterable[Any]], grabber: Callable[[Any], str] | None
-    ):
+        self,
+        config: CallableSourceConfig,
+        fn: Callable[..., Iterable[Any]],
+        grabber: Callable[[Any], str] | None,
+    ) -> None:
         self.config = config
         self.fn = fn
         self.text_grabber = grabber
@@ -628,15 +600,8 @@ class CallableSource:
                 i += 1
                 continue
             origin = f"{call}[{i}]"
-            yield from self._emit(index, self._text_of(item, origin), origin)
+            yield from _emit(self.stats, index, self._text_of(item, origin), origin)
             i += 1
-
-    def _emit(self, index: int, text: str, origin: str) -> Iterator[Document]:
-        if text:
-            self.stats["documents"] += 1
-            yield Document(index, text, origin)
-        else:
-            self.stats["empty"] += 1
 
     def _text_of(self, item: Any, origin: str) -> str:
         if self.text_grabber is not None:
@@ -672,6 +637,24 @@ class CallableSource:
 # ---------------------------------------------------------------------------------------------------------
 
 
+class HuggingFaceSourceConfig(SourceConfig):
+    """Parameters of the ``huggingface`` source: the dataset, its configuration and files, the text field."""
+
+    path: str = Field(description="Dataset name on the hub, a local directory, or a builder ('json').")
+    # `name` is taken by the component name, so the dataset configuration is `config_name`
+    config_name: str | None = Field(None, description="The dataset configuration (datasets' `name`).")
+    data_files: str | list[str] | dict[str, str | list[str]] | None = Field(
+        None, description="Files for builders such as 'json' or 'parquet'."
+    )
+    field: str = Field("text", description="Dotted selector of the text in each row.")
+    streaming: bool = Field(False, description="Stream the dataset instead of downloading it whole.")
+
+    @field_validator("field")
+    @classmethod
+    def _selector(cls, v: str) -> str:
+        return _validate_selector(v)
+
+
 class HuggingFaceSource:
     """A Hugging Face ``datasets`` dataset (hub name or a builder such as ``json`` / ``parquet``).
 
@@ -681,22 +664,9 @@ class HuggingFaceSource:
     ``HF_DATASETS_OFFLINE=1`` to use its cache only.
     """
 
-    class Config(SourceConfig):
-        path: str = Field(description="Dataset name on the hub, a local directory, or a builder ('json').")
-        # `name` is taken by the component name, so the dataset configuration is `config_name`
-        config_name: str | None = Field(None, description="The dataset configuration (datasets' `name`).")
-        data_files: str | list[str] | dict[str, str | list[str]] | None = Field(
-            None, description="Files for builders such as 'json' or 'parquet'."
-        )
-        field: str = Field("text", description="Dotted selector of the text in each row.")
-        streaming: bool = Field(False, description="Stream the dataset instead of downloading it whole.")
+    Config = HuggingFaceSourceConfig
 
-        @field_validator("field")
-        @classmethod
-        def _selector(cls, v: str) -> str:
-            return _validate_selector(v)
-
-    def __init__(self, config: SourceConfig):
+    def __init__(self, config: HuggingFaceSourceConfig):
         self.config = config
         self.stats = _new_stats()
         self._dataset: Any = None
@@ -735,11 +705,7 @@ class HuggingFaceSource:
                 text = select_field(row, c.field)
             except FieldError as e:
                 raise PipelineError(f"{origin}: {e}") from None
-            if text:
-                self.stats["documents"] += 1
-                yield Document(i, text, origin)
-            else:
-                self.stats["empty"] += 1
+            yield from _emit(self.stats, i, text, origin)
 
     def __repr__(self) -> str:
         return f"HuggingFaceSource({self.config.path!r}, split={self.config.split!r})"

@@ -1,9 +1,8 @@
 """Built-in tokenizers: ``bytes`` (UTF-8 bytes, no dependency) and ``tiktoken``.
 
-Id layout shared by both: id 0 is padding; the base vocabulary follows, shifted by one so that 0 stays free;
-then ``num_sentinels`` sentinels (``<mask_0>`` …); then one id per marker name the objectives asked for, in
-the order given. The layout depends only on the config and the marker list, so it is the same in every
-process.
+Both follow the core's reserved-id layout (:mod:`birdie_core.tools.tokenizers`): id 0 is padding; the base
+vocabulary follows, shifted by one so that 0 stays free; then the sentinels and one id per marker name the
+objectives asked for.
 
 The tiktoken adapter never touches the network. tiktoken's named encodings download their vocabulary on
 first use; Birdie instead looks for it, in order, in ``vocab_file``, in tiktoken's own cache directory, and in
@@ -29,7 +28,8 @@ import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
 from birdie_core.errors import ConfigError, ConfigIssue
-from birdie_core.interfaces import PAD_ID, TOKEN_DTYPE, TokenizerConfig
+from birdie_core.interfaces import TOKEN_DTYPE, TokenizerConfig
+from birdie_core.tools.tokenizers import ReservedIdsTokenizer
 
 if TYPE_CHECKING:  # tiktoken is imported lazily: `bytes` users never pay for it
     import tiktoken
@@ -37,108 +37,25 @@ if TYPE_CHECKING:  # tiktoken is imported lazily: `bytes` users never pay for it
 log = logging.getLogger(__name__)
 
 
-class ReservedIds:
-    """Sentinel and marker ids above a base vocabulary of ``base_size`` ids (pad included)."""
-
-    __slots__ = ("_marker_ids", "_names", "base_size", "markers", "num_sentinels", "vocab_size")
-
-    def __init__(self, base_size: int, num_sentinels: int, markers: Sequence[str]):
-        self.base_size = base_size
-        self.num_sentinels = num_sentinels
-        self.markers = tuple(dict.fromkeys(m for m in markers if m))  # de-duplicated, order kept
-        first_marker = base_size + num_sentinels
-        self._marker_ids = {m: first_marker + i for i, m in enumerate(self.markers)}
-        self._names = {v: k for k, v in self._marker_ids.items()}
-        self.vocab_size = first_marker + len(self.markers)
-
-    def special_id(self, name: str) -> int:
-        try:
-            return self._marker_ids[name]
-        except KeyError:
-            if name.startswith("<mask_") and name.endswith(">") and name[6:-1].isdigit():
-                i = int(name[6:-1])
-                if i < self.num_sentinels:
-                    return self.base_size + i
-            known = ", ".join(self.markers) or "none"
-            raise KeyError(
-                f"marker {name!r} was not reserved when the tokenizer was built (reserved: {known})"
-            )
-
-    def sentinel_ids(self) -> np.ndarray:
-        return np.arange(self.base_size, self.base_size + self.num_sentinels, dtype=TOKEN_DTYPE)
-
-    def is_special(self, ids: np.ndarray) -> np.ndarray:
-        ids = np.asarray(ids)
-        return (ids == PAD_ID) | (ids >= self.base_size)
-
-    def name_of(self, i: int) -> str:
-        if i == PAD_ID:
-            return "<pad>"
-        if self.base_size <= i < self.base_size + self.num_sentinels:
-            return f"<mask_{i - self.base_size}>"
-        return self._names.get(i, f"<unk_{i}>")
-
-    def decode_with(self, ids: Sequence[int] | np.ndarray, decode_run: Callable[[np.ndarray], str]) -> str:
-        """Decode runs of ordinary ids with ``decode_run`` and show reserved ids by name."""
-        arr = np.asarray(ids, dtype=np.int64).reshape(-1)
-        if arr.size == 0:
-            return ""
-        special = self.is_special(arr)
-        if not special.any():
-            return decode_run(arr)
-        # split at every change between ordinary and special ids: one decode per run, not per token
-        cuts = np.flatnonzero(np.diff(special.astype(np.int8))) + 1
-        out = []
-        for run in np.split(arr, cuts):
-            if self.is_special(run[:1])[0]:
-                out.append("".join(self.name_of(int(i)) for i in run))
-            else:
-                out.append(decode_run(run))
-        return "".join(out)
+class ByteTokenizerConfig(TokenizerConfig):
+    """Parameters of the ``bytes`` tokenizer: only those every tokenizer has."""
 
 
-class _ReservedIdsTokenizer:
-    """What every built-in tokenizer shares: the reserved-id queries of the :class:`Tokenizer` protocol."""
-
-    reserved: ReservedIds
-    vocab_size: int
-    pad_id: int = PAD_ID
-
-    def _decode_run(self, run: np.ndarray) -> str:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
-        """Text of ``ids``; reserved ids are shown by their names (``<mask_3>``, ``[S]``, ``<pad>``)."""
-        return self.reserved.decode_with(ids, self._decode_run)
-
-    def special_id(self, name: str) -> int:
-        return self.reserved.special_id(name)
-
-    def sentinel_ids(self) -> np.ndarray:
-        return self.reserved.sentinel_ids()
-
-    def is_special(self, ids: np.ndarray) -> np.ndarray:
-        return self.reserved.is_special(ids)
-
-
-class ByteTokenizer(_ReservedIdsTokenizer):
+class ByteTokenizer(ReservedIdsTokenizer[ByteTokenizerConfig]):
     """UTF-8 bytes: byte ``b`` is id ``b + 1``. Needs no file and no network."""
 
-    class Config(TokenizerConfig):
-        pass
+    Config = ByteTokenizerConfig
 
-    def __init__(self, config: TokenizerConfig | None = None, specials: Sequence[str] = ()):
-        self.config = config or self.Config(name="bytes")
-        self.reserved = ReservedIds(257, self.config.num_sentinels, specials)
-        self.vocab_size = self.reserved.vocab_size
-        self.pad_id = PAD_ID
+    def __init__(self, config: ByteTokenizerConfig | None = None, specials: Sequence[str] = ()):
+        self.config = config or ByteTokenizerConfig(name="bytes")
+        self.reserve(257, specials)
 
     def encode(self, text: str) -> np.ndarray:
         # surrogatepass: a lone surrogate (from a badly decoded source) still round-trips instead of raising
         raw = text.encode("utf-8", errors="surrogatepass") if isinstance(text, str) else bytes(text)
         return np.frombuffer(raw, dtype=np.uint8).astype(TOKEN_DTYPE) + 1
 
-    def _decode_run(self, run: np.ndarray) -> str:
+    def decode_run(self, run: np.ndarray) -> str:
         return (run - 1).astype(np.uint8).tobytes().decode("utf-8", errors="replace")
 
     def __repr__(self) -> str:
@@ -528,7 +445,36 @@ def _missing_vocabulary_message(
     return "\n".join(lines)
 
 
-class TiktokenTokenizer(_ReservedIdsTokenizer):
+class TiktokenTokenizerConfig(TokenizerConfig):
+    """Parameters of the ``tiktoken`` tokenizer: which encoding, and where its vocabulary file is."""
+
+    encoding: str = Field(
+        "cl100k_base",
+        description="Name of a tiktoken encoding (cl100k_base, o200k_base, r50k_base, gpt2, ... or one a "
+        "tiktoken_ext plugin registers).",
+    )
+    vocab_file: str | None = Field(
+        None,
+        description="Local .tiktoken vocabulary file for the encoding (used instead of tiktoken's "
+        "download). Relative paths are relative to the working directory.",
+    )
+    cache_dir: str | None = Field(
+        None,
+        description="Extra directory in tiktoken's cache layout to look in before $TIKTOKEN_CACHE_DIR.",
+    )
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str, info: ValidationInfo) -> str:
+        if info.context and info.context.get(_SKIP_ENCODING_CHECK):
+            return v
+        known = _encoding_constructors()
+        if v not in known:
+            raise ValueError(_unknown_encoding_message(v, list(known)))
+        return v
+
+
+class TiktokenTokenizer(ReservedIdsTokenizer[TiktokenTokenizerConfig]):
     """A thin adapter over any tiktoken ``Encoding``: tiktoken's id ``i`` is Birdie's id ``i + 1``.
 
     Id 0 stays the pad id; sentinels and markers are reserved above the encoding's ``n_vocab``. Text is
@@ -536,58 +482,28 @@ class TiktokenTokenizer(_ReservedIdsTokenizer):
     are ordinary text and can never produce a reserved or special id.
     """
 
-    class Config(TokenizerConfig):
-        encoding: str = Field(
-            "cl100k_base",
-            description="Name of a tiktoken encoding (cl100k_base, o200k_base, r50k_base, gpt2, ... or one a "
-            "tiktoken_ext plugin registers).",
-        )
-        vocab_file: str | None = Field(
-            None,
-            description="Local .tiktoken vocabulary file for the encoding (used instead of tiktoken's "
-            "download). Relative paths are relative to the working directory.",
-        )
-        cache_dir: str | None = Field(
-            None,
-            description="Extra directory in tiktoken's cache layout to look in before $TIKTOKEN_CACHE_DIR.",
-        )
+    Config = TiktokenTokenizerConfig
 
-        @field_validator("encoding")
-        @classmethod
-        def _known_encoding(cls, v: str, info: ValidationInfo) -> str:
-            if info.context and info.context.get(_SKIP_ENCODING_CHECK):
-                return v
-            known = _encoding_constructors()
-            if v not in known:
-                raise ValueError(_unknown_encoding_message(v, list(known)))
-            return v
-
-    def __init__(self, config: TokenizerConfig | None = None, specials: Sequence[str] = ()):
-        config = config or self.Config(name="tiktoken")
-        enc, origin = load_tiktoken_encoding(
-            getattr(config, "encoding", "cl100k_base"),
-            getattr(config, "vocab_file", None),
-            getattr(config, "cache_dir", None),
-        )
+    def __init__(self, config: TiktokenTokenizerConfig | None = None, specials: Sequence[str] = ()):
+        config = config or TiktokenTokenizerConfig(name="tiktoken")
+        enc, origin = load_tiktoken_encoding(config.encoding, config.vocab_file, config.cache_dir)
         self._setup(config, enc, specials, origin)
 
     def _setup(
-        self, config: TokenizerConfig, enc: tiktoken.Encoding, specials: Sequence[str], origin: str
+        self, config: TiktokenTokenizerConfig, enc: tiktoken.Encoding, specials: Sequence[str], origin: str
     ) -> None:
         self.config = config
         self.encoding = enc
         #: where the vocabulary came from (file, cache, plugin), for logs and reports
         self.vocab_origin = origin
-        self.reserved = ReservedIds(enc.n_vocab + 1, config.num_sentinels, specials)
-        self.vocab_size = self.reserved.vocab_size
-        self.pad_id = PAD_ID
+        self.reserve(enc.n_vocab + 1, specials)
 
     @classmethod
     def from_encoding(
         cls, enc: tiktoken.Encoding, specials: Sequence[str] = (), num_sentinels: int = 512
     ) -> TiktokenTokenizer:
         """Wrap an existing ``tiktoken.Encoding`` (registered or hand-built) without loading anything."""
-        config = cls.Config.model_validate(
+        config = TiktokenTokenizerConfig.model_validate(
             {"name": "tiktoken", "encoding": enc.name, "num_sentinels": num_sentinels},
             context={_SKIP_ENCODING_CHECK: True},
         )
@@ -611,7 +527,7 @@ class TiktokenTokenizer(_ReservedIdsTokenizer):
         ids += 1
         return ids
 
-    def _decode_run(self, run: np.ndarray) -> str:
+    def decode_run(self, run: np.ndarray) -> str:
         tokens = (run - 1).tolist()
         try:
             return self.encoding.decode_bytes(tokens).decode("utf-8", errors="replace")

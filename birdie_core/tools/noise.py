@@ -22,7 +22,8 @@ Two caps keep that well defined, where T5 would fail or need more ids than it ha
 
 Two ways to corrupt: from drawn :class:`NoiseSpans` (:func:`sentinel_corruption`, :func:`marker_corruption`:
 the fast path the objectives use) or from any boolean mask (:func:`replace_spans_with_sentinels`,
-:func:`replace_spans_with_marker`: for masks made another way, e.g. noise kept out of ``N`` runs of DNA).
+:func:`replace_spans_with_marker`: for masks made another way, e.g. by :func:`noise_mask_avoiding`, which
+keeps noise off positions that must not become targets, such as the ``N`` runs of DNA).
 :func:`splice_sentinel_targets` undoes T5 corruption, for checks.
 """
 
@@ -40,6 +41,7 @@ __all__ = [
     "marker_corruption",
     "mask_runs",
     "noise_counts",
+    "noise_mask_avoiding",
     "random_partition",
     "random_spans",
     "random_spans_noise_mask",
@@ -131,12 +133,6 @@ class NoiseSpans:
     def noise_starts(self) -> np.ndarray:
         """Index of the first token of each noise span."""
         return np.cumsum(self.keep + self.noise) - self.noise
-
-    @property
-    def keep_starts(self) -> np.ndarray:
-        """Index of the first token of each kept run."""
-        unit = self.keep + self.noise
-        return np.cumsum(unit) - unit
 
     def mask(self) -> np.ndarray:
         """Boolean mask of length :attr:`length`, True on noise tokens."""
@@ -240,6 +236,32 @@ def mask_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     starts = np.flatnonzero(edges == 1)
     ends = np.flatnonzero(edges == -1)
     return starts, ends - starts
+
+
+def noise_mask_avoiding(spans: NoiseSpans, forbidden: np.ndarray) -> np.ndarray:
+    """The noise mask of ``spans`` with every ``forbidden`` position kept out of the noise (e.g. the ``N``
+    runs of DNA, which must never become a target).
+
+    Each noise span that covers a forbidden position shrinks to its longest part without one, and vanishes
+    when it has none; so there are never more spans than before (the example never grows) and the spans stay
+    apart (T5 layout: a kept token between any two). Vectorised; spans without a forbidden position are
+    untouched.
+    """
+    noise = spans.mask()
+    hit = noise & forbidden
+    if not hit.any():
+        return noise
+    starts, lengths = mask_runs(noise & ~forbidden)
+    if starts.shape[0] == 0:
+        return np.zeros_like(noise)
+    span_of = np.searchsorted(spans.noise_starts, starts, side="right") - 1
+    order = np.lexsort((-lengths, span_of))  # by span, the longest part first
+    first = np.ones(order.shape[0], dtype=bool)
+    first[1:] = span_of[order][1:] != span_of[order][:-1]
+    keep = order[first]
+    out = np.zeros_like(noise)
+    out[segment_gather_index(starts[keep], lengths[keep])] = True
+    return out
 
 
 def replace_spans_with_sentinels(

@@ -1,6 +1,9 @@
 """Helpers every objective plugin may use: budget arithmetic and the config field types objectives validate with.
 
 Plugins must not import each other; what the text and DNA objectives (or a third party's) share lives here.
+An example occupies ``overhead + len(body) + len(target) - 1`` positions of its row (see
+:class:`~birdie_core.Example`): :func:`room` is what is left for body and target, :func:`copy_length` and
+:func:`fit_length` size a slice of the document to it.
 """
 
 from __future__ import annotations
@@ -8,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
+import numpy as np
 from pydantic import AfterValidator, BeforeValidator, ValidationInfo
 
-from birdie_core.interfaces import Objective
+from birdie_core.interfaces import Objective, ObjectiveContext
 from birdie_core.tools.noise import noise_counts
 
 __all__ = [
@@ -18,6 +22,7 @@ __all__ = [
     "MarkerName",
     "check_length_allows",
     "check_mean_span_fits",
+    "copy_length",
     "fit_length",
     "marker_corruption_cost",
     "room",
@@ -25,13 +30,26 @@ __all__ = [
 ]
 
 
-def room(objective: Objective, budget: int) -> int:
+def room(objective: Objective[Any], budget: int) -> int:
     """Positions left for the body of the prefix plus the target, once the markers are placed.
 
     An example occupies ``overhead + len(body) + len(target) - 1`` positions (the last target token is only
     a label), so ``len(body) + len(target) <= room``.
     """
     return budget - objective.overhead + 1
+
+
+def copy_length(
+    objective: Objective[Any], tokens: np.ndarray, budget: int, ctx: ObjectiveContext, minimum: int
+) -> int:
+    """Document tokens for an example that holds each of them twice, once in the body and once in the target
+    (copying, deshuffling, reverse complement): drawn from the objective's ``length``, at least ``minimum``,
+    at most ``room // 2``; 0 when fewer than ``minimum`` fit (then there is no example).
+    """
+    available = min(tokens.shape[0], room(objective, budget) // 2)
+    if available < minimum:
+        return 0
+    return max(minimum, objective.draw_length(available, ctx))
 
 
 def fit_length(n: int, cost: Callable[[int], int], limit: int) -> int:

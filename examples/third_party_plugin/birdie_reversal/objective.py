@@ -1,7 +1,9 @@
 """A small objective: read a span of text, then write its tokens in reverse order.
 
-It shows the whole contract an objective meets: a frozen pydantic ``Config`` (unknown keys are errors),
-a ``build`` that works inside the token budget it is given and hands back the unused rest of the document.
+It shows the whole contract an objective meets: a frozen pydantic config (unknown keys are errors), declared
+before the objective and named by its ``Config`` attribute; ``Objective[ReverseConfig]`` so that
+``self.config`` type-checks as that config; a ``build`` that works inside the token budget it is given and
+hands back the unused rest of the document.
 """
 
 from __future__ import annotations
@@ -12,15 +14,21 @@ from pydantic import Field
 from birdie_core import Example, Objective, ObjectiveConfig, ObjectiveContext
 
 
-class Reverse(Objective):
+class ReverseConfig(ObjectiveConfig):
+    """Parameters of ``reverse``."""
+
+    min_tokens: int = Field(2, ge=2, description="Shortest span worth reversing.")
+
+
+class Reverse(Objective[ReverseConfig]):
     """Input: a span of the document. Target: the same tokens, last first."""
 
+    Config = ReverseConfig
     copies_input = True  # the target is a permutation of the input by design
 
-    class Config(ObjectiveConfig):
-        min_tokens: int = Field(2, ge=2, description="Shortest span worth reversing.")
-
-    def build(self, tokens: np.ndarray, budget: int, ctx: ObjectiveContext) -> tuple[Example | None, np.ndarray]:
+    def build(
+        self, tokens: np.ndarray, budget: int, ctx: ObjectiveContext
+    ) -> tuple[Example | None, np.ndarray]:
         # the span appears twice (input and target), minus the one position the last target token saves
         room = (budget - self.overhead + 1) // 2
         n = self.draw_length(min(room, len(tokens)), ctx)

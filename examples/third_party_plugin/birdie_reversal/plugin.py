@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from birdie_core import hookimpl
-
+from birdie_core import Register, hookimpl
 from birdie_reversal.objective import Reverse
 
 
 @hookimpl
-def birdie_register_objectives(register) -> None:
+def birdie_register_objectives(register: Register) -> None:
     register("reverse", Reverse)

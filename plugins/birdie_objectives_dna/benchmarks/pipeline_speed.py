@@ -25,9 +25,7 @@ import numpy as np
 from birdie_objectives_dna.source import windows
 from birdie_objectives_dna.tokenizer import NucleotideTokenizer
 
-from birdie_core.config import load_config
-from birdie_core.pipeline import Pipeline
-from birdie_core.registry import load_registry
+from birdie_core import Pipeline, load_config, load_registry
 
 ROOT = Path(__file__).resolve().parents[3]
 PRESET = ROOT / "configs" / "birdie_dna.yaml"

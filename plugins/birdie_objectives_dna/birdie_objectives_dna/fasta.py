@@ -18,15 +18,13 @@ message starts ``file:line[:column]`` and names the record:
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
 
 import numpy as np
 
-from birdie_core.errors import PipelineError
+from birdie_core import PipelineError
+from birdie_core.tools import GZIP_ERRORS, open_compressed
 from birdie_objectives_dna.alphabet import BYTE_KIND, WHITESPACE, describe_invalid
 
 __all__ = ["CHUNK_SIZE", "FastaError", "Record", "scan_fasta"]
@@ -37,13 +35,6 @@ MAX_HEADER = 1 << 16
 
 _IS_WHITESPACE = np.zeros(256, dtype=bool)
 _IS_WHITESPACE[list(WHITESPACE)] = True
-
-_MAGIC = {
-    b"BZh": "bzip2",
-    b"\xfd7zXZ": "xz",
-    b"\x28\xb5\x2f\xfd": "zstd",
-    b"PK\x03\x04": "zip",
-}
 
 
 class FastaError(PipelineError):
@@ -58,24 +49,6 @@ class Record:
     description: str  # the whole header line without '>'
     line: int  # 1-based line of the header
     number: int  # 1-based position of the record in its file
-
-
-def _open(path: str) -> BinaryIO:
-    """``path`` opened for reading bytes, decompressed when it is gzip (recognised by its first bytes)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(6)
-        for magic, kind in _MAGIC.items():
-            if head.startswith(magic):
-                raise FastaError(
-                    f"{path}: this is a {kind} file; only plain and gzip-compressed FASTA are read "
-                    f"(decompress it, or recompress it with gzip)"
-                )
-        if head[:2] == b"\x1f\x8b":
-            return gzip.open(path, "rb")  # type: ignore[return-value]
-        return open(path, "rb")
-    except OSError as e:
-        raise FastaError(f"{path}: cannot open ({e.strerror or e})") from e
 
 
 def _where(record: Record | None) -> str:
@@ -117,14 +90,14 @@ def scan_fasta(path: str, chunk_size: int = CHUNK_SIZE) -> Iterator[tuple]:
         record, length = Record(ident, text, header_line, number), 0
         yield ("record", record)
 
-    f = _open(path)
+    f = open_compressed(path, error=FastaError)  # gzip is recognised by its first bytes, whatever the name
     try:
         while True:
             try:
                 # read1: a chunk ends where the decompressor stops, so the bases before a truncation are read
                 # (and their line counted) before the error
                 data = f.read1(chunk_size)
-            except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+            except GZIP_ERRORS as e:
                 raise FastaError(
                     f"{path}: the gzip stream is truncated or corrupt after line {max(line - (col == 0), 1)}"
                     f"{_where(record)} ({e}); re-create or re-download the file"

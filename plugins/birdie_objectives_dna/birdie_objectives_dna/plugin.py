@@ -8,8 +8,7 @@ with both plugins installed, write `dna.infilling`. Next-nucleotide prediction a
 
 from __future__ import annotations
 
-from birdie_core import hookimpl
-from birdie_core.hookspecs import Register
+from birdie_core import Register, hookimpl
 
 
 @hookimpl

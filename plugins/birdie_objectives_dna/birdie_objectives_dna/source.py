@@ -30,7 +30,6 @@ decodes only its own windows.
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
 from collections.abc import Iterator
@@ -39,24 +38,18 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from birdie_core.errors import ConfigError, ConfigIssue
-from birdie_core.interfaces import Document, Shard, SourceConfig
+from birdie_core import WHOLE_SPLIT, Document, Shard, SourceConfig
+from birdie_core.tools import UNREAD_COMPRESSIONS, expand_paths
 from birdie_objectives_dna.alphabet import Kind, reverse_complement_text
 from birdie_objectives_dna.fasta import CHUNK_SIZE, Record, scan_fasta
 from birdie_objectives_dna.genomes import genome_path
 
-__all__ = ["FastaSource", "Window", "windows"]
+__all__ = ["FastaSource", "FastaSourceConfig", "Window", "windows"]
 
 log = logging.getLogger(__name__)
 
-#: the default shard: every window of the split
-WHOLE_SPLIT = Shard()
-
 _UNSUPPORTED = {
-    ".bz2": "only gzip compression is read; decompress it or recompress it with gzip",
-    ".xz": "only gzip compression is read; decompress it or recompress it with gzip",
-    ".zst": "only gzip compression is read; decompress it or recompress it with gzip",
-    ".zip": "zip archives are not read; extract them",
+    **UNREAD_COMPRESSIONS,
     ".fastq": "FASTQ is not read; convert it to FASTA",
     ".fq": "FASTQ is not read; convert it to FASTA",
     ".gb": "GenBank files are not read; export the sequence as FASTA",
@@ -76,6 +69,10 @@ _STAT_KEYS = (
     "short_bases",  # the bases in them
     "rc_augmented",  # windows given reverse-complemented
 )
+
+
+def _unsupported_suffix(path: str) -> str | None:
+    return _UNSUPPORTED.get(os.path.splitext(path.lower())[1])
 
 
 def _new_stats() -> dict[str, int]:
@@ -216,23 +213,24 @@ def windows(
     record: Record | None = None
     for event in scan_fasta(path, chunk_size):
         kind = event[0]
+        if kind == "record":
+            record = event[1]
+            stats["records"] += 1
+            cutter = _Windower(window, overlap, max_n_run, min_length, stats)
+            continue
+        assert cutter is not None and record is not None, "scan_fasta yields a header before its bases"
         if kind == "bases":
             _, clean, kinds = event
             stats["bases"] += len(clean)
             if int(kinds.max()) > Kind.BASE:
                 stats["soft_masked"] += int(np.count_nonzero((kinds & 1) == 0))
                 stats["ambiguous"] += int(np.count_nonzero(kinds >= Kind.AMBIGUOUS))
-            for start, data in cutter.feed(clean, kinds):  # type: ignore[union-attr]
-                stats["windows"] += 1
-                yield Window(path, record, start, data)  # type: ignore[arg-type]
-        elif kind == "record":
-            record = event[1]
-            stats["records"] += 1
-            cutter = _Windower(window, overlap, max_n_run, min_length, stats)
+            made = cutter.feed(clean, kinds)
         else:
-            for start, data in cutter.finish():  # type: ignore[union-attr]
-                stats["windows"] += 1
-                yield Window(path, record, start, data)  # type: ignore[arg-type]
+            made = cutter.finish()
+        for start, data in made:
+            stats["windows"] += 1
+            yield Window(path, record, start, data)
 
 
 def _mix(*values: int) -> int:
@@ -245,96 +243,69 @@ def _mix(*values: int) -> int:
     return h
 
 
+class FastaSourceConfig(SourceConfig):
+    """Parameters of the ``fasta`` source: which files and genomes, how they are cut into windows."""
+
+    paths: list[str] = Field(
+        default_factory=list,
+        description="FASTA files or glob patterns (plain or .gz), relative to the working directory.",
+    )
+    builtin: list[Literal["lambda", "t7"]] = Field(
+        default_factory=list,
+        description="Shipped genomes to read before `paths`: lambda (NC_001416.1), t7 (NC_001604.1).",
+    )
+    window: int = Field(1024, ge=1, description="Bases per window (one document).")
+    overlap: int = Field(0, ge=0, description="Bases two consecutive windows share.")
+    max_n_run: int = Field(
+        0, ge=0, description="Longest run of N kept inside a window; longer runs are cut out."
+    )
+    min_length: int = Field(
+        16,
+        ge=1,
+        description="Stretches of fewer bases (between runs of N, or whole records) are skipped.",
+    )
+    validation_every: int | None = Field(
+        None, ge=2, description="Every k-th window is the validation split, the others train."
+    )
+    rc_augment: float = Field(
+        0.0, ge=0.0, le=1.0, description="Probability of giving a window reverse-complemented."
+    )
+    seed: int = Field(0, ge=0, description="Seed of the rc_augment decisions.")
+
+    @field_validator("paths", "builtin", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FastaSourceConfig:
+        if not self.paths and not self.builtin:
+            raise ValueError("give `paths` (FASTA files) or `builtin` (lambda, t7), or both")
+        if self.overlap >= self.window:
+            raise ValueError(f"overlap ({self.overlap}) must be smaller than window ({self.window})")
+        if self.min_length > self.window:
+            raise ValueError(f"min_length ({self.min_length}) cannot exceed window ({self.window})")
+        if self.validation_every is not None and self.split not in ("train", "validation"):
+            raise ValueError(
+                f"with validation_every the split must be 'train' or 'validation', not {self.split!r}"
+            )
+        return self
+
+
 class FastaSource:
     """Windows of the records of FASTA files (plain or gzip) and of the shipped genomes, as documents.
 
     See the module docstring for windows, runs of N, splits and reverse-complement augmentation.
     """
 
-    class Config(SourceConfig):
-        paths: list[str] = Field(
-            default_factory=list,
-            description="FASTA files or glob patterns (plain or .gz), relative to the working directory.",
-        )
-        builtin: list[Literal["lambda", "t7"]] = Field(
-            default_factory=list,
-            description="Shipped genomes to read before `paths`: lambda (NC_001416.1), t7 (NC_001604.1).",
-        )
-        window: int = Field(1024, ge=1, description="Bases per window (one document).")
-        overlap: int = Field(0, ge=0, description="Bases two consecutive windows share.")
-        max_n_run: int = Field(
-            0, ge=0, description="Longest run of N kept inside a window; longer runs are cut out."
-        )
-        min_length: int = Field(
-            16,
-            ge=1,
-            description="Stretches of fewer bases (between runs of N, or whole records) are skipped.",
-        )
-        validation_every: int | None = Field(
-            None, ge=2, description="Every k-th window is the validation split, the others train."
-        )
-        rc_augment: float = Field(
-            0.0, ge=0.0, le=1.0, description="Probability of giving a window reverse-complemented."
-        )
-        seed: int = Field(0, ge=0, description="Seed of the rc_augment decisions.")
+    Config = FastaSourceConfig
 
-        @field_validator("paths", "builtin", mode="before")
-        @classmethod
-        def _one_or_many(cls, v: Any) -> Any:
-            return [v] if isinstance(v, str) else v
-
-        @model_validator(mode="after")
-        def _consistent(self) -> FastaSource.Config:
-            if not self.paths and not self.builtin:
-                raise ValueError("give `paths` (FASTA files) or `builtin` (lambda, t7), or both")
-            if self.overlap >= self.window:
-                raise ValueError(f"overlap ({self.overlap}) must be smaller than window ({self.window})")
-            if self.min_length > self.window:
-                raise ValueError(f"min_length ({self.min_length}) cannot exceed window ({self.window})")
-            if self.validation_every is not None and self.split not in ("train", "validation"):
-                raise ValueError(
-                    f"with validation_every the split must be 'train' or 'validation', not {self.split!r}"
-                )
-            return self
-
-    def __init__(self, config: SourceConfig | None = None):
-        self.config = config or self.Config(name="fasta", builtin=["lambda"])
-        self.files: list[str] = [genome_path(g) for g in self.config.builtin] + self._expand()
+    def __init__(self, config: FastaSourceConfig | None = None):
+        self.config = config or FastaSourceConfig(name="fasta", builtin=["lambda"])
+        paths = expand_paths(self.config.paths, directory_hint="*.fa.gz", reject=_unsupported_suffix)
+        self.files: list[str] = [genome_path(g) for g in self.config.builtin] + paths
         self.stats = _new_stats()
         self._reported: set[str] = set()
-
-    def _expand(self) -> list[str]:
-        issues: list[ConfigIssue] = []
-        seen: dict[str, str] = {}  # absolute path -> shown path, first-seen order
-        for i, pattern in enumerate(self.config.paths):
-            where = f"paths[{i}]"
-            if any(c in pattern for c in "*?["):
-                matched = [p for p in sorted(glob.glob(pattern, recursive=True)) if os.path.isfile(p)]
-                if not matched:
-                    issues.append(
-                        ConfigIssue(where, f"pattern {pattern!r} matches no file (in {os.getcwd()})")
-                    )
-            elif os.path.isdir(pattern):
-                issues.append(
-                    ConfigIssue(
-                        where, f"{pattern!r} is a directory; use a pattern such as '{pattern}/*.fa.gz'"
-                    )
-                )
-                matched = []
-            elif not os.path.isfile(pattern):
-                issues.append(ConfigIssue(where, f"file {pattern!r} does not exist (in {os.getcwd()})"))
-                matched = []
-            else:
-                matched = [pattern]
-            for path in matched:
-                suffix = os.path.splitext(path.lower())[1]
-                if suffix in _UNSUPPORTED:
-                    issues.append(ConfigIssue(where, f"{path}: {_UNSUPPORTED[suffix]}"))
-                    continue
-                seen.setdefault(os.path.abspath(path), path)
-        if issues:
-            raise ConfigError(issues)
-        return list(seen.values())
 
     def documents(self, shard: Shard = WHOLE_SPLIT, epoch: int = 0) -> Iterator[Document]:
         c = self.config

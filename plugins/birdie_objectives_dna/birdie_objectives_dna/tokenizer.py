@@ -1,6 +1,7 @@
 """``nucleotide``: one id per base, with the core's reserved-id layout.
 
-Id layout (the same scheme as the core's ``bytes`` tokenizer, so every objective and packer works unchanged):
+Id layout (the core's reserved-id layout, :mod:`birdie_core.tools.tokenizers`, so every objective and packer
+works unchanged):
 
 ====================  =====================================================================
 id                    meaning
@@ -35,11 +36,11 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from birdie_core.builtins.tokenizers import ReservedIds
-from birdie_core.interfaces import PAD_ID, TOKEN_DTYPE, TokenizerConfig
+from birdie_core import PAD_ID, TOKEN_DTYPE, TokenizerConfig
+from birdie_core.tools import ReservedIdsTokenizer
 from birdie_objectives_dna.alphabet import AMBIGUITY_CODES, BYTE_KIND, Alphabet, Kind, describe_invalid
 
-__all__ = ["NucleotideTokenizer"]
+__all__ = ["NucleotideTokenizer", "NucleotideTokenizerConfig"]
 
 log = logging.getLogger(__name__)
 
@@ -66,24 +67,27 @@ def _byte_ids(keep_soft_mask: bool) -> np.ndarray:
     return table
 
 
-class NucleotideTokenizer:
+class NucleotideTokenizerConfig(TokenizerConfig):
+    """Parameters of the ``nucleotide`` tokenizer: whether soft-masked bases keep their own ids."""
+
+    keep_soft_mask: bool = Field(
+        False,
+        description="Give soft-masked (lower-case) bases ids of their own (6-10) instead of upper-casing "
+        "them, so models see the mask and decode() restores the case.",
+    )
+
+
+class NucleotideTokenizer(ReservedIdsTokenizer[NucleotideTokenizerConfig]):
     """One id per nucleotide (A, C, G, T, N; a c g t n with ``keep_soft_mask``) plus reserved specials."""
 
-    class Config(TokenizerConfig):
-        keep_soft_mask: bool = Field(
-            False,
-            description="Give soft-masked (lower-case) bases ids of their own (6-10) instead of upper-casing "
-            "them, so models see the mask and decode() restores the case.",
-        )
+    Config = NucleotideTokenizerConfig
 
-    def __init__(self, config: TokenizerConfig | None = None, specials: Sequence[str] = ()):
-        self.config = config or self.Config(name="nucleotide")
-        self.keep_soft_mask: bool = bool(getattr(self.config, "keep_soft_mask", False))
+    def __init__(self, config: NucleotideTokenizerConfig | None = None, specials: Sequence[str] = ()):
+        self.config = config or NucleotideTokenizerConfig(name="nucleotide")
+        self.keep_soft_mask = self.config.keep_soft_mask
         letters = _UPPER + (_LOWER if self.keep_soft_mask else "")
         self.base_letters = letters  # id i + 1 is letters[i]
-        self.reserved = ReservedIds(len(letters) + 1, self.config.num_sentinels, specials)
-        self.vocab_size = self.reserved.vocab_size
-        self.pad_id = PAD_ID
+        self.reserve(len(letters) + 1, specials)
         self._byte_ids = _byte_ids(self.keep_soft_mask)
         self._chars = np.frombuffer(b"?" + letters.encode("ascii"), dtype=np.uint8)
         #: what this tokenizer has read, per process: bases, IUPAC codes read as N, soft-masked bases
@@ -131,28 +135,12 @@ class NucleotideTokenizer:
                     ", ".join(AMBIGUITY_CODES),
                 )
 
-    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
-        """The nucleotides of ``ids``; reserved ids are shown by name (``<mask_3>``, ``[S]``, ``<pad>``)."""
-        return self.reserved.decode_with(ids, self._decode_run)
-
-    def _decode_run(self, run: np.ndarray) -> str:
+    def decode_run(self, run: np.ndarray) -> str:
         return self._chars[run].tobytes().decode("ascii")
 
-    def special_id(self, name: str) -> int:
-        return self.reserved.special_id(name)
-
-    def sentinel_ids(self) -> np.ndarray:
-        return self.reserved.sentinel_ids()
-
-    def is_special(self, ids: np.ndarray) -> np.ndarray:
-        return self.reserved.is_special(ids)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"config": self.config, "markers": self.reserved.markers, "stats": dict(self.stats)}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["config"], state["markers"])  # type: ignore[misc]
-        self.stats.update(state["stats"])
+    # pickled as its config and markers (the tables are rebuilt from them) plus what it has counted
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.config, self.reserved.markers), {"stats": dict(self.stats)}
 
     def __repr__(self) -> str:
         soft = ", keep_soft_mask=True" if self.keep_soft_mask else ""

@@ -32,13 +32,17 @@ from birdie_objectives_text import (
     SpanCorruption,
 )
 
-from birdie_core.builtins.objectives import NextTokenPrediction, PrefixLM
-from birdie_core.builtins.tokenizers import ByteTokenizer
-from birdie_core.interfaces import ObjectiveContext
+from birdie_core import ObjectiveContext, load_registry
 
 DOC_TOKENS = 2048
 BUDGET = 2048
 START = "<|gen|>"
+
+# the core's own components, found by their registered names like any plugin's
+CORE = load_registry(autoload=False)
+NextTokenPrediction = CORE.resolve("objective", "core.next_token_prediction").obj
+PrefixLM = CORE.resolve("objective", "core.prefix_lm").obj
+ByteTokenizer = CORE.resolve("tokenizer", "core.bytes").obj
 
 CONFIGS = [
     ("next_token_prediction (core)", NextTokenPrediction(NextTokenPrediction.Config(name="ntp"))),

@@ -1,6 +1,8 @@
 """Text objectives for Birdie: infilling, copying, deshuffling, autoencoding, selective copying; UL2 and Birdie presets.
 
-``next_token_prediction`` and ``prefix_lm`` are the core's (``birdie_core.builtins.objectives``).
+``next_token_prediction`` and ``prefix_lm`` are the core's (``core.next_token_prediction``, ``core.prefix_lm``).
+What the text and DNA objectives share (span noise, infilling, autoencoding and selective copying written once,
+budget arithmetic) is the core's public :mod:`birdie_core.tools`.
 """
 
 from birdie_objectives_text.autoencoding import Autoencoding

@@ -2,22 +2,39 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from pydantic import Field, field_validator
 
-import numpy as np
-from pydantic import Field, ValidationInfo, field_validator
+from birdie_core.tools import (
+    AutoencodingObjective,
+    MaskedSpansConfig,
+    check_length_allows,
+    check_mean_span_fits,
+)
 
-from birdie_core.interfaces import Example, Objective, ObjectiveConfig, ObjectiveContext
-from birdie_core.tools.noise import marker_corruption, random_spans
-from birdie_core.tools.objectives import check_mean_span_fits, marker_corruption_cost
-from birdie_objectives_text._common import MarkerName, check_length_allows, fit_length, room
+__all__ = ["Autoencoding", "AutoencodingConfig"]
 
-__all__ = ["Autoencoding"]
-
-MIN_TOKENS = 8
+MIN_TOKENS = AutoencodingObjective.MIN_TOKENS
 
 
-class Autoencoding(Objective):
+class AutoencodingConfig(MaskedSpansConfig):
+    """Parameters of ``autoencoding``: the core's masked spans, in tokens."""
+
+    corruption_rate: float = Field(
+        0.15,
+        gt=0.0,
+        lt=1.0,
+        description="Share of the consumed tokens that are masked (paper: 0.15, 0.85).",
+    )
+    mean_span: float = Field(
+        3.0, ge=1.0, description="Mean length of a masked span in tokens (paper: 3, 8, 32)."
+    )
+
+    _length_allows = field_validator("length")(check_length_allows(MIN_TOKENS, "autoencoding"))
+
+    _span_fits = field_validator("mean_span")(check_mean_span_fits("tokens"))
+
+
+class Autoencoding(AutoencodingObjective[AutoencodingConfig]):
     """Input: the text with each noise span replaced by one ``mask_marker`` (the same id for every span, so
     the model must also infer how long each gap was). Target: the whole original slice.
 
@@ -31,58 +48,4 @@ class Autoencoding(Objective):
     order; the target stays the original text. Fewer than 8 usable tokens make no example.
     """
 
-    copies_input = True  # the kept text is in the input and in the target by design
-    MIN_TOKENS: ClassVar[int] = MIN_TOKENS
-
-    class Config(ObjectiveConfig):
-        corruption_rate: float = Field(
-            0.15,
-            gt=0.0,
-            lt=1.0,
-            description="Share of the consumed tokens that are masked (paper: 0.15, 0.85).",
-        )
-        mean_span: float = Field(
-            3.0, ge=1.0, description="Mean length of a masked span in tokens (paper: 3, 8, 32)."
-        )
-        shuffle_spans: bool = Field(
-            False, description="Also shuffle the order of the unmasked spans (autoencoding + deshuffling)."
-        )
-        mask_marker: MarkerName = Field(
-            "[MASK]", description="Name of the reserved marker that replaces a span."
-        )
-
-        _length_allows = field_validator("length")(check_length_allows(MIN_TOKENS, "autoencoding"))
-
-        _span_fits = field_validator("mean_span")(check_mean_span_fits("tokens"))
-
-        @field_validator("mask_marker")
-        @classmethod
-        def _not_the_paradigm(cls, value: str, info: ValidationInfo) -> str:
-            if value == info.data.get("paradigm"):
-                raise ValueError(f"the mask marker {value!r} must differ from the paradigm marker")
-            return value
-
-    def special_tokens(self) -> tuple[str, ...]:
-        return (*super().special_tokens(), self.config.mask_marker)  # type: ignore[attr-defined]
-
-    def build(
-        self, tokens: np.ndarray, budget: int, ctx: ObjectiveContext
-    ) -> tuple[Example | None, np.ndarray]:
-        cfg = self.config
-        rate, mean = cfg.corruption_rate, cfg.mean_span  # type: ignore[attr-defined]
-        limit = room(self, budget)
-        if min(tokens.shape[0], limit) < MIN_TOKENS:
-            return None, tokens
-
-        cost = marker_corruption_cost(rate, mean)
-
-        n = fit_length(max(MIN_TOKENS, self.draw_length(tokens.shape[0], ctx)), cost, limit)
-        if n < MIN_TOKENS:
-            return None, tokens
-        span = tokens[:n]
-        spans = random_spans(n, rate, mean, ctx.rng)
-        marker = ctx.tokenizer.special_id(cfg.mask_marker)  # type: ignore[attr-defined]
-        shuffle = cfg.shuffle_spans and spans.num_spans > 1  # type: ignore[attr-defined]
-        order = ctx.rng.permutation(spans.num_spans) if shuffle else None
-        inputs = marker_corruption(span, spans, marker, order)
-        return self.make_example(inputs, span, ctx, consumed=n), tokens[n:]
+    Config = AutoencodingConfig

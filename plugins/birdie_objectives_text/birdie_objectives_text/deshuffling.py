@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
-from birdie_core.interfaces import TOKEN_DTYPE, Example, Objective, ObjectiveConfig, ObjectiveContext
-from birdie_objectives_text._common import check_length_allows, room
+from birdie_core import TOKEN_DTYPE, Example, Objective, ObjectiveConfig, ObjectiveContext
+from birdie_core.tools import check_length_allows, copy_length, room
 
-__all__ = ["Deshuffling", "permute_fraction"]
+__all__ = ["Deshuffling", "DeshufflingConfig", "permute_fraction"]
 
 MIN_TOKENS = 4
 #: re-encoding attempts when shuffled characters tokenize longer than the budget allows
@@ -38,7 +39,20 @@ def _shuffle_characters(text: str, fraction: float, rng: np.random.Generator) ->
     return permute_fraction(codes, fraction, rng).tobytes().decode("utf-32-le", "surrogatepass")
 
 
-class Deshuffling(Objective):
+class DeshufflingConfig(ObjectiveConfig):
+    """Parameters of ``deshuffling``: the share of units permuted, and what a unit is."""
+
+    fraction: float = Field(
+        0.5, gt=0.0, le=1.0, description="Share of the units that are permuted (paper: 0.5 or 1.0)."
+    )
+    unit: Literal["characters", "tokens"] = Field(
+        "characters", description="What is shuffled: decoded characters (default) or token ids."
+    )
+
+    _length_allows = field_validator("length")(check_length_allows(MIN_TOKENS, "deshuffling"))
+
+
+class Deshuffling(Objective[DeshufflingConfig]):
     """Input: a slice of the text with a ``fraction`` of its units permuted among themselves. Target: the
     slice as it was (the document's own tokens).
 
@@ -58,32 +72,21 @@ class Deshuffling(Objective):
     4 usable tokens (or 2 characters) make no example.
     """
 
+    Config = DeshufflingConfig
     copies_input = True  # the input holds the target's units, in another order
     MIN_TOKENS: ClassVar[int] = MIN_TOKENS
-
-    class Config(ObjectiveConfig):
-        fraction: float = Field(
-            0.5, gt=0.0, le=1.0, description="Share of the units that are permuted (paper: 0.5 or 1.0)."
-        )
-        unit: Literal["characters", "tokens"] = Field(
-            "characters", description="What is shuffled: decoded characters (default) or token ids."
-        )
-
-        _length_allows = field_validator("length")(check_length_allows(MIN_TOKENS, "deshuffling"))
 
     def build(
         self, tokens: np.ndarray, budget: int, ctx: ObjectiveContext
     ) -> tuple[Example | None, np.ndarray]:
-        limit = room(self, budget)
-        available = min(tokens.shape[0], limit // 2)
-        if available < MIN_TOKENS:
+        n = copy_length(self, tokens, budget, ctx, MIN_TOKENS)
+        if n < MIN_TOKENS:
             return None, tokens
-        n = max(MIN_TOKENS, self.draw_length(available, ctx))
-        fraction = self.config.fraction  # type: ignore[attr-defined]
-        if self.config.unit == "tokens":  # type: ignore[attr-defined]
+        fraction = self.config.fraction
+        if self.config.unit == "tokens":
             span = tokens[:n]
             return self.make_example(permute_fraction(span, fraction, ctx.rng), span, ctx, n), tokens[n:]
-        return self._build_characters(tokens, n, limit, fraction, ctx)
+        return self._build_characters(tokens, n, room(self, budget), fraction, ctx)
 
     def _build_characters(
         self, tokens: np.ndarray, n: int, limit: int, fraction: float, ctx: ObjectiveContext
@@ -107,7 +110,9 @@ class Deshuffling(Objective):
         return None, tokens
 
 
-def _whole_characters(tokens: np.ndarray, n: int, text: str, decode) -> tuple[int, str]:
+def _whole_characters(
+    tokens: np.ndarray, n: int, text: str, decode: Callable[[np.ndarray], str]
+) -> tuple[int, str]:
     """Step back up to three tokens so the slice does not end inside a multi-token character."""
     for m in range(n - 1, max(n - 4, MIN_TOKENS - 1), -1):
         shorter = decode(tokens[:m])

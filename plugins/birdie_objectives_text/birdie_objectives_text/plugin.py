@@ -6,9 +6,7 @@ come from the core (`core.*`) and are not registered again here.
 
 from __future__ import annotations
 
-from typing import Any
-
-from birdie_core import hookimpl
+from birdie_core import Register, hookimpl
 from birdie_objectives_text.autoencoding import Autoencoding
 from birdie_objectives_text.copying import Copying
 from birdie_objectives_text.deshuffling import Deshuffling
@@ -26,6 +24,6 @@ OBJECTIVES = {
 
 
 @hookimpl
-def birdie_register_objectives(register: Any) -> None:
+def birdie_register_objectives(register: Register) -> None:
     for name, cls in OBJECTIVES.items():
         register(name, cls)

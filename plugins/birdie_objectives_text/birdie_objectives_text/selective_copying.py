@@ -2,18 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import ValidationInfo, field_validator
 
-from birdie_core.interfaces import TOKEN_DTYPE, Example, Objective, ObjectiveConfig, ObjectiveContext
-from birdie_objectives_text._common import IntRange, MarkerName, room
+from birdie_core.tools import Placement, SelectiveCopyingObjective, SelectiveCopyingObjectiveConfig
 
-__all__ = ["SelectiveCopying", "find_answer"]
+__all__ = ["SelectiveCopying", "SelectiveCopyingConfig", "find_answer"]
 
-_MARKER_FIELDS = ("copy_marker", "start_marker", "end_marker", "context_marker", "done_marker")
+_MARKER_FIELDS = SelectiveCopyingObjectiveConfig.MARKER_FIELDS
 
 
-class SelectiveCopying(Objective):
+class SelectiveCopyingConfig(SelectiveCopyingObjectiveConfig):
+    """Parameters of the text ``selective_copying``: the core's, with the paper's defaults for text."""
+
+    @field_validator("span_length")
+    @classmethod
+    def _span_within_length(cls, value: tuple[int, int], info: ValidationInfo) -> tuple[int, int]:
+        length = info.data.get("length")
+        if length is not None and value[0] + 2 > length[1]:
+            raise ValueError(
+                f"span_length min {value[0]} plus a delimiter on each side does not fit in a context of at "
+                f"most {length[1]} tokens (length)"
+            )
+        return value
+
+    @field_validator(*_MARKER_FIELDS)
+    @classmethod
+    def _distinct_markers(cls, value: str, info: ValidationInfo) -> str:
+        others = {info.data.get(f) for f in ("paradigm", *_MARKER_FIELDS) if f != info.field_name}
+        if value in others:
+            raise ValueError(f"marker {value!r} is already used by another marker of this objective")
+        return value
+
+
+class SelectiveCopying(SelectiveCopyingObjective[SelectiveCopyingConfig]):
     """Input: one query per span plus the context; target: the spans, in the order of the queries.
 
     Layout (``[X]`` are reserved marker ids, the rest document tokens)::
@@ -49,136 +73,23 @@ class SelectiveCopying(Objective):
     for, never fewer than ``spans[0]``.
     """
 
-    copies_input = True  # the answer is in the context by design
+    Config = SelectiveCopyingConfig
 
-    class Config(ObjectiveConfig):
-        spans: IntRange = Field((1, 4), description="[min, max] spans to copy per example (paper: 1..4).")
-        span_length: IntRange = Field((4, 32), description="[min, max] tokens per span (paper: 4..32).")
-        delimiter_length: IntRange = Field(
-            (1, 8),
-            description="[min, max] tokens of each delimiter (paper: 1..8); grown up to max to be unique.",
-        )
-        instruction_at_end: float = Field(
-            0.5,
-            ge=0.0,
-            le=1.0,
-            description="Probability that the queries follow the context instead of preceding it.",
-        )
-        max_attempts: int = Field(8, ge=1, description="Positions tried per span before it is dropped.")
-        copy_marker: MarkerName = Field("[COPY]", description="Marker opening each query.")
-        start_marker: MarkerName = Field("[START]", description="Marker before the start delimiter.")
-        end_marker: MarkerName = Field("[END]", description="Marker before the end delimiter.")
-        context_marker: MarkerName = Field("[CONTEXT]", description="Marker before the context.")
-        done_marker: MarkerName = Field("[DONE]", description="Marker closing each answer in the target.")
-
-        @field_validator("span_length")
-        @classmethod
-        def _span_within_length(cls, value: tuple[int, int], info: ValidationInfo) -> tuple[int, int]:
-            length = info.data.get("length")
-            if length is not None and value[0] + 2 > length[1]:
-                raise ValueError(
-                    f"span_length min {value[0]} plus a delimiter on each side does not fit in a context of at "
-                    f"most {length[1]} tokens (length)"
-                )
-            return value
-
-        @field_validator(*_MARKER_FIELDS)
-        @classmethod
-        def _distinct_markers(cls, value: str, info: ValidationInfo) -> str:
-            others = {info.data.get(f) for f in ("paradigm", *_MARKER_FIELDS) if f != info.field_name}
-            if value in others:
-                raise ValueError(f"marker {value!r} is already used by another marker of this objective")
-            return value
-
-    def special_tokens(self) -> tuple[str, ...]:
-        cfg = self.config
-        return (*super().special_tokens(), *(getattr(cfg, f) for f in _MARKER_FIELDS))
-
-    def build(
-        self, tokens: np.ndarray, budget: int, ctx: ObjectiveContext
-    ) -> tuple[Example | None, np.ndarray]:
-        cfg = self.config
-        rng = ctx.rng
-        (smin, smax), (lmin, lmax) = cfg.spans, cfg.span_length  # type: ignore[attr-defined]
-        dmin, dmax = cfg.delimiter_length  # type: ignore[attr-defined]
-        limit = room(self, budget) - 1  # [CONTEXT]
-        available = tokens.shape[0]
-        # every span's query and answer, reserved at their longest: [COPY] [START] [END] [DONE] + delimiters
-        fixed = 4 + 2 * dmax
-
-        def context_room(lengths: list[int]) -> int:
-            return min(available, limit - sum(lengths) - fixed * len(lengths))
-
-        def fits(lengths: list[int]) -> bool:
-            return context_room(lengths) >= sum(lengths) + 2 * dmin
-
-        # uniform integers from rng.random(): one call for all the draws of a step (rng.integers costs more
-        # per call than the rest of a span's placement)
-        count = smin + int(rng.random() * (smax - smin + 1))
-        lengths = [lmin + int(u * (lmax - lmin + 1)) for u in rng.random(count).tolist()]
-        if not fits(lengths):
-            lengths = [lmin] * len(lengths)
-            while len(lengths) > smin and not fits(lengths):
-                lengths.pop()
-            if not fits(lengths):
-                return None, tokens
-        c_max = context_room(lengths)
-        c = min(max(self.draw_length(c_max, ctx), sum(lengths) + 2 * dmin), c_max)
-        context = tokens[:c]
-        raw = context.tobytes()  # delimiters are found with bytes.find, at whole-token offsets
-
-        chosen: list[tuple[int, int, int, int]] = []  # (start, end, start delimiter, end delimiter)
-        for length in lengths:  # at most spans[1] iterations
-            found = self._place(raw, context.itemsize, c, length, chosen, rng)
-            if found is not None:
-                chosen.append(found)
-        if len(chosen) < smin:
-            return None, tokens
-
-        ids = [ctx.tokenizer.special_id(getattr(cfg, f)) for f in _MARKER_FIELDS]
-        copy_id, start_id, end_id, context_id, done_id = ids
-        # the body and the target are written into preallocated arrays: no list of small arrays to concatenate
-        query = sum(3 + d1 + d2 for _, _, d1, d2 in chosen)  # [COPY] [START] d1 [END] d2
-        body = np.empty(query + 1 + c, dtype=TOKEN_DTYPE)
-        target = np.empty(sum(b - a + 1 for a, b, _, _ in chosen), dtype=TOKEN_DTYPE)
-        at_end = rng.random() < cfg.instruction_at_end  # type: ignore[attr-defined]
-        at, i = (0, 1 + c) if at_end else (query, 0)  # where [CONTEXT] goes, where the queries start
-        body[at] = context_id
-        body[at + 1 : at + 1 + c] = context
-        t = 0
-        for a, b, d1, d2 in chosen:
-            body[i], body[i + 1] = copy_id, start_id
-            body[i + 2 : i + 2 + d1] = context[a - d1 : a]
-            i += 2 + d1
-            body[i] = end_id
-            body[i + 1 : i + 1 + d2] = context[b : b + d2]
-            i += 1 + d2
-            target[t : t + b - a] = context[a:b]
-            t += b - a
-            target[t] = done_id
-            t += 1
-        return self.make_example(body, target, ctx, consumed=c), tokens[c:]
-
-    def _place(
-        self,
-        raw: bytes,
-        width: int,
-        c: int,
-        length: int,
-        chosen: list[tuple[int, int, int, int]],
-        rng: np.random.Generator,
-    ) -> tuple[int, int, int, int] | None:
+    def place(
+        self, context: np.ndarray, length: int, chosen: Sequence[Placement], rng: np.random.Generator
+    ) -> Placement | None:
         """A position and delimiters that identify a span of ``length`` tokens; None after max_attempts.
 
-        ``raw`` is the context's bytes, ``width`` bytes per token, ``c`` tokens.
+        Delimiters are found with ``bytes.find`` over the context's bytes, at whole-token offsets.
         """
-        dmin, dmax = self.config.delimiter_length  # type: ignore[attr-defined]
+        raw, width, c = context.tobytes(), context.itemsize, context.shape[0]
+        dmin, dmax = self.config.delimiter_length
         last_start = c - length - dmin
         if last_start < dmin:
             return None
         span = last_start - dmin + 1
         sizes = dmax - dmin + 1
-        for _ in range(self.config.max_attempts):  # type: ignore[attr-defined]
+        for _ in range(self.config.max_attempts):
             u_a, u_1, u_2 = rng.random(3).tolist()
             a = dmin + int(u_a * span)
             b = a + length

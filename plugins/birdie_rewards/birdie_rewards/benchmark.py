@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from birdie_core.interfaces import Arm
+from birdie_core import Arm
 from birdie_rewards.birdie_agent import BirdieAgent
 
 

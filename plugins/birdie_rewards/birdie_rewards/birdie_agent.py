@@ -23,12 +23,12 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from birdie_core.interfaces import Agent, AgentConfig, Arm, Decision
+from birdie_core import Agent, AgentConfig, Arm, Decision
 from birdie_rewards.candidates import SAMPLERS
-from birdie_rewards.checks import InvalidLossError, check_losses, check_rewards
+from birdie_rewards.checks import InvalidLossError, check_agent_state, check_losses, check_rewards
 from birdie_rewards.classes import class_index, class_weights
 
-__all__ = ["BirdieAgent", "apply_floor", "apply_temperature", "exploration_rate"]
+__all__ = ["BirdieAgent", "BirdieAgentConfig", "apply_floor", "apply_temperature", "exploration_rate"]
 
 STATE_VERSION = 1
 
@@ -117,25 +117,15 @@ def apply_floor(p: np.ndarray, floor: float) -> np.ndarray:
     return (1.0 - floor) * (p / p.sum()) + floor / p.size
 
 
-class BirdieAgent(Agent):
+class BirdieAgent(Agent[BirdieAgentConfig]):
     """The paper's reward-model agent (see the module docstring)."""
 
     Config = BirdieAgentConfig
     needs_reward = True
 
-    def __init__(
-        self,
-        config: AgentConfig,
-        arms: Sequence[Arm],
-        initial: np.ndarray,
-        *,
-        seed: int = 0,
-        num_steps: int = 0,
-    ):
-        super().__init__(config, arms, initial, seed=seed, num_steps=num_steps)
-        if not isinstance(config, BirdieAgentConfig):
-            config = BirdieAgentConfig.model_validate(config.model_dump())
-        self.config: BirdieAgentConfig = config
+    # seed and num_steps pass through to Agent, which keeps them
+    def __init__(self, config: BirdieAgentConfig, arms: Sequence[Arm], initial: np.ndarray, **options: int):
+        super().__init__(config, arms, initial, **options)
         self.names = [a.key for a in self.arms]
         self.k = len(self.arms)
         self.classes = class_index(self.arms)
@@ -207,7 +197,7 @@ class BirdieAgent(Agent):
     def _explore_mixture(self, rng: np.random.Generator) -> np.ndarray:
         labels = np.unique(self.classes)
         lo, hi = self.config.explore_classes
-        n = int(min(rng.integers(lo, hi + 1), labels.size))
+        n = min(int(rng.integers(lo, hi + 1)), labels.size)
         chosen = rng.choice(labels, size=n, replace=False)
         p = np.zeros(self.k)
         for c in chosen:
@@ -350,12 +340,7 @@ class BirdieAgent(Agent):
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"unknown birdie agent state version {state.get('version')!r}")
-        if list(state["arms"]) != self.names:
-            raise ValueError(
-                f"the saved agent steered objectives {state['arms']}, this one steers {self.names}"
-            )
+        check_agent_state(state, STATE_VERSION, self.names, "birdie")
         self._rows = [np.asarray(r, dtype=np.float64) for r in state["rows"]]
         self._targets = [np.asarray(t, dtype=np.float64) for t in state["targets"]]
         last = state["last_losses"]

@@ -8,13 +8,13 @@ names them by key. Every check raises :class:`InvalidLossError`, which is both a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from birdie_core.errors import PipelineError
-from birdie_core.interfaces import Arm
+from birdie_core import Arm, PipelineError
 
-__all__ = ["InvalidLossError", "check_losses", "check_rewards", "loss_vector"]
+__all__ = ["InvalidLossError", "check_agent_state", "check_losses", "check_rewards", "loss_vector"]
 
 
 class InvalidLossError(PipelineError, ValueError):
@@ -86,3 +86,11 @@ def loss_vector(losses: Mapping[str, float], arms: Sequence[Arm]) -> np.ndarray:
             parts.append(f"losses for unknown objective ids {unknown} (known: {keys})")
         raise InvalidLossError("; ".join(parts))
     return check_losses([losses[k] for k in keys], names=keys)
+
+
+def check_agent_state(state: Mapping[str, Any], version: int, arms: Sequence[str], agent: str) -> None:
+    """Refuse (``ValueError``) a saved state of the ``agent`` agent that has another version or other arms."""
+    if state.get("version") != version:
+        raise ValueError(f"unknown {agent} agent state version {state.get('version')!r}")
+    if list(state["arms"]) != list(arms):
+        raise ValueError(f"the saved agent steered objectives {state['arms']}, this one steers {list(arms)}")

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from birdie_core.interfaces import Arm
+from birdie_core import Arm
 
 __all__ = ["class_index", "class_means", "class_total", "class_weights"]
 

@@ -81,7 +81,7 @@ def simulate(
     mixture trajectory (share per objective class, first seed) and the final summed loss versus the uniform
     mixture, as the median over seeds.
     """
-    from birdie_core.registry import default_registry
+    from birdie_core import default_registry
     from birdie_rewards import simulate as sim
 
     reg = default_registry()

@@ -21,43 +21,37 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from birdie_core.interfaces import Agent, AgentConfig, Arm, Decision
-from birdie_rewards.checks import check_losses, check_rewards
+from birdie_core import Agent, AgentConfig, Arm, Decision
+from birdie_rewards.checks import check_agent_state, check_losses, check_rewards
 
-__all__ = ["ExpThreeAgent"]
+__all__ = ["ExpThreeAgent", "ExpThreeAgentConfig"]
 
 STATE_VERSION = 1
 
 
-class ExpThreeAgent(Agent):
+class ExpThreeAgentConfig(AgentConfig):
+    """Parameters of the ``exp3`` agent: how rewards are accumulated, and what a reward is."""
+
+    estimator: Literal["cumulative", "smoothed"] = Field(
+        "cumulative", description="cumulative: sum of rewards; smoothed: ODM's smoothed mean."
+    )
+    smoothing: float = Field(0.9, ge=0.0, lt=1.0, description="α of the smoothed mean.")
+    reward_source: Literal["reward", "raw_loss"] = Field(
+        "reward",
+        description="reward: the configured reward function; raw_loss: the validation loss itself (ODM's "
+        "choice, which chases objectives that cannot be learned).",
+    )
+
+
+class ExpThreeAgent(Agent[ExpThreeAgentConfig]):
     """EXP3 with importance-weighted rewards and ODM's exploration schedule (see the module docstring)."""
 
+    Config = ExpThreeAgentConfig
     needs_reward = True
 
-    class Config(AgentConfig):
-        estimator: Literal["cumulative", "smoothed"] = Field(
-            "cumulative", description="cumulative: sum of rewards; smoothed: ODM's smoothed mean."
-        )
-        smoothing: float = Field(0.9, ge=0.0, lt=1.0, description="α of the smoothed mean.")
-        reward_source: Literal["reward", "raw_loss"] = Field(
-            "reward",
-            description="reward: the configured reward function; raw_loss: the validation loss itself (ODM's "
-            "choice, which chases objectives that cannot be learned).",
-        )
-
-    def __init__(
-        self,
-        config: AgentConfig,
-        arms: Sequence[Arm],
-        initial: np.ndarray,
-        *,
-        seed: int = 0,
-        num_steps: int = 0,
-    ):
-        super().__init__(config, arms, initial, seed=seed, num_steps=num_steps)
-        if not isinstance(config, ExpThreeAgent.Config):
-            config = ExpThreeAgent.Config.model_validate(config.model_dump())
-        self.config: ExpThreeAgent.Config = config
+    # seed and num_steps pass through to Agent, which keeps them
+    def __init__(self, config: ExpThreeAgentConfig, arms: Sequence[Arm], initial: np.ndarray, **options: int):
+        super().__init__(config, arms, initial, **options)
         if config.reward_source == "raw_loss":
             self.needs_reward = False  # type: ignore[misc]  # per instance: this one ignores rewards
         self.names = [a.key for a in self.arms]
@@ -118,12 +112,7 @@ class ExpThreeAgent(Agent):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"unknown exp3 agent state version {state.get('version')!r}")
-        if list(state["arms"]) != self.names:
-            raise ValueError(
-                f"the saved agent steered objectives {state['arms']}, this one steers {self.names}"
-            )
+        check_agent_state(state, STATE_VERSION, self.names, "exp3")
         self.estimates = np.asarray(state["estimates"], dtype=np.float64).copy()
         self.updates = int(state["updates"])
         self.records = [dict(r) for r in state["records"]]

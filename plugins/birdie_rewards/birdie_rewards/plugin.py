@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from birdie_core.hookspecs import Register, hookimpl
+from birdie_core import Register, hookimpl
 
 
 @hookimpl

@@ -13,6 +13,7 @@ needs its model, so registering the plugin stays cheap.
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -175,5 +176,6 @@ class RewardModel(nn.Module):
         cos, sin = self._positions(position, 1)
         x = self._embed(candidates[:, None, :])
         for i, block in enumerate(self.blocks):
-            x = block.step(x, cos, sin, None if cache is None else cache[i])
+            # a ModuleList yields plain Modules to a type checker; these are the Blocks built in __init__
+            x = cast(Block, block).step(x, cos, sin, None if cache is None else cache[i])
         return self._out(x)[:, 0, :]

@@ -8,56 +8,36 @@ Rewards are per arm; agents combine them per class (see :mod:`birdie_rewards.cla
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import Generic, TypeVar
 
 import numpy as np
 from pydantic import Field
 
-from birdie_core.interfaces import RewardConfig
+from birdie_core import RewardConfig
 from birdie_rewards.checks import InvalidLossError, check_losses
 
-__all__ = ["BirdieReward", "LearningProgressReward", "RelativeImprovementReward"]
+__all__ = [
+    "BirdieReward",
+    "BirdieRewardConfig",
+    "LearningProgressReward",
+    "LearningProgressRewardConfig",
+    "RelativeImprovementReward",
+    "RelativeImprovementRewardConfig",
+]
+
+RewardConfigT = TypeVar("RewardConfigT", bound=RewardConfig)
 
 
-class _RewardBase:
-    Config: type[RewardConfig] = RewardConfig
+class _RewardBase(ABC, Generic[RewardConfigT]):
+    """The call every reward function answers (:class:`birdie_core.RewardFn`), checking the losses once."""
+
+    Config: type[RewardConfigT]
     default_name = ""
 
-    def __init__(self, config: RewardConfig | None = None):
-        self.config = config if config is not None else self.Config(name=self.default_name)
-
-    def _pair(self, previous: np.ndarray, current: np.ndarray, classes: np.ndarray | None):
-        old = check_losses(previous, what="previous validation loss")
-        new = check_losses(current, size=old.size, what="validation loss")
-        if classes is not None and np.shape(classes) != old.shape:
-            raise InvalidLossError(
-                f"classes must give one class per arm ({old.size}), got {np.shape(classes)}"
-            )
-        return old, new
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.config!r})"
-
-
-class BirdieReward(_RewardBase):
-    """The Birdie paper's reward, with its sign fixed so that a falling loss earns a positive reward.
-
-    ``d = (old - new) / old``, ``S = sqrt(old * new)``, ``R = clip(100 e tanh(e S d^3), -1, 1)``.
-    The cube makes small changes worth little and large ones saturate: 4.5 → 4.2 gives ≈ 0.95, at a loss of
-    about 2 a 5% drop gives ≈ 0.18. With ``symmetric`` (default) a rise is measured against the larger loss,
-    ``d = (old - new) / max(old, new)``, so swapping old and new exactly negates the reward (a rise from 4.2 to
-    4.5 gives -0.95); falls are unchanged. Losses below ``min_loss`` (e.g. exactly 0) are raised to it.
-    """
-
-    default_name = "birdie"
-
-    class Config(RewardConfig):
-        symmetric: bool = Field(
-            True,
-            description="Measure a rise against the larger loss, so that a rise gives exactly the negative of "
-            "the same fall (false: always against the old loss, as the paper writes it).",
-        )
-        min_loss: float = Field(1e-8, gt=0, description="Losses below this (e.g. 0) are raised to it.")
+    def __init__(self, config: RewardConfigT | None = None):
+        self.config: RewardConfigT = config if config is not None else self.Config(name=self.default_name)
 
     def __call__(
         self,
@@ -67,7 +47,47 @@ class BirdieReward(_RewardBase):
         history: Sequence[np.ndarray] = (),
         classes: np.ndarray | None = None,
     ) -> np.ndarray:
-        old, new = self._pair(previous, current, classes)
+        old = check_losses(previous, what="previous validation loss")
+        new = check_losses(current, size=old.size, what="validation loss")
+        if classes is not None and np.shape(classes) != old.shape:
+            raise InvalidLossError(
+                f"classes must give one class per arm ({old.size}), got {np.shape(classes)}"
+            )
+        return self.reward(old, new, history)
+
+    @abstractmethod
+    def reward(self, old: np.ndarray, new: np.ndarray, history: Sequence[np.ndarray]) -> np.ndarray:
+        """One reward per arm from checked losses (float64 vectors of one size) and the earlier ones."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r})"
+
+
+class BirdieRewardConfig(RewardConfig):
+    """Parameters of the ``birdie`` reward."""
+
+    symmetric: bool = Field(
+        True,
+        description="Measure a rise against the larger loss, so that a rise gives exactly the negative of "
+        "the same fall (false: always against the old loss, as the paper writes it).",
+    )
+    min_loss: float = Field(1e-8, gt=0, description="Losses below this (e.g. 0) are raised to it.")
+
+
+class BirdieReward(_RewardBase[BirdieRewardConfig]):
+    """The Birdie paper's reward, with its sign fixed so that a falling loss earns a positive reward.
+
+    ``d = (old - new) / old``, ``S = sqrt(old * new)``, ``R = clip(100 e tanh(e S d^3), -1, 1)``.
+    The cube makes small changes worth little and large ones saturate: 4.5 → 4.2 gives ≈ 0.95, at a loss of
+    about 2 a 5% drop gives ≈ 0.18. With ``symmetric`` (default) a rise is measured against the larger loss,
+    ``d = (old - new) / max(old, new)``, so swapping old and new exactly negates the reward (a rise from 4.2 to
+    4.5 gives -0.95); falls are unchanged. Losses below ``min_loss`` (e.g. exactly 0) are raised to it.
+    """
+
+    Config = BirdieRewardConfig
+    default_name = "birdie"
+
+    def reward(self, old: np.ndarray, new: np.ndarray, history: Sequence[np.ndarray]) -> np.ndarray:
         return birdie_reward(old, new, symmetric=self.config.symmetric, min_loss=self.config.min_loss)
 
 
@@ -83,33 +103,38 @@ def birdie_reward(
     return np.clip(100.0 * math.e * np.tanh(math.e * s * d**3), -1.0, 1.0)
 
 
-class RelativeImprovementReward(_RewardBase):
+class RelativeImprovementRewardConfig(RewardConfig):
+    """Parameters of the ``relative_improvement`` reward."""
+
+    clip: float | None = Field(1.0, gt=0, description="Clip rewards to [-clip, clip] (null: no clipping).")
+    min_loss: float = Field(1e-8, gt=0, description="Losses below this (e.g. 0) are raised to it.")
+
+
+class RelativeImprovementReward(_RewardBase[RelativeImprovementRewardConfig]):
     """``d = (old - new) / old``: the share of the loss removed since the last evaluation, clipped to ±1."""
 
+    Config = RelativeImprovementRewardConfig
     default_name = "relative_improvement"
 
-    class Config(RewardConfig):
-        clip: float | None = Field(
-            1.0, gt=0, description="Clip rewards to [-clip, clip] (null: no clipping)."
-        )
-        min_loss: float = Field(1e-8, gt=0, description="Losses below this (e.g. 0) are raised to it.")
-
-    def __call__(
-        self,
-        previous: np.ndarray,
-        current: np.ndarray,
-        *,
-        history: Sequence[np.ndarray] = (),
-        classes: np.ndarray | None = None,
-    ) -> np.ndarray:
-        old, new = self._pair(previous, current, classes)
+    def reward(self, old: np.ndarray, new: np.ndarray, history: Sequence[np.ndarray]) -> np.ndarray:
         old = np.maximum(old, self.config.min_loss)
         new = np.maximum(new, self.config.min_loss)
         d = (old - new) / old
         return d if self.config.clip is None else np.clip(d, -self.config.clip, self.config.clip)
 
 
-class LearningProgressReward(_RewardBase):
+class LearningProgressRewardConfig(RewardConfig):
+    """Parameters of the ``learning_progress`` reward."""
+
+    smoothing: float = Field(
+        0.5, ge=0.0, lt=1.0, description="Weight of the past in the smoothed loss (0: no smoothing)."
+    )
+    relative: bool = Field(True, description="Divide the change by the previous smoothed loss.")
+    signed: bool = Field(False, description="Keep the sign (a fall is positive) instead of |change|.")
+    min_loss: float = Field(1e-8, gt=0, description="Losses below this (e.g. 0) are raised to it.")
+
+
+class LearningProgressReward(_RewardBase[LearningProgressRewardConfig]):
     """Learning progress (Graves et al. 2017): the absolute change of an exponentially smoothed loss.
 
     The smoothed loss runs over ``history`` (earlier loss vectors, oldest first), ``previous`` and ``current``
@@ -120,25 +145,10 @@ class LearningProgressReward(_RewardBase):
     ``signed`` the sign is kept instead (positive when the smoothed loss falls).
     """
 
+    Config = LearningProgressRewardConfig
     default_name = "learning_progress"
 
-    class Config(RewardConfig):
-        smoothing: float = Field(
-            0.5, ge=0.0, lt=1.0, description="Weight of the past in the smoothed loss (0: no smoothing)."
-        )
-        relative: bool = Field(True, description="Divide the change by the previous smoothed loss.")
-        signed: bool = Field(False, description="Keep the sign (a fall is positive) instead of |change|.")
-        min_loss: float = Field(1e-8, gt=0, description="Losses below this (e.g. 0) are raised to it.")
-
-    def __call__(
-        self,
-        previous: np.ndarray,
-        current: np.ndarray,
-        *,
-        history: Sequence[np.ndarray] = (),
-        classes: np.ndarray | None = None,
-    ) -> np.ndarray:
-        old, new = self._pair(previous, current, classes)
+    def reward(self, old: np.ndarray, new: np.ndarray, history: Sequence[np.ndarray]) -> np.ndarray:
         seq = [check_losses(h, size=old.size, what="earlier validation loss") for h in history]
         if not seq or not np.array_equal(seq[-1], old):
             seq.append(old)

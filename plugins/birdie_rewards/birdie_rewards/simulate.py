@@ -19,11 +19,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
-from birdie_core.interfaces import Agent, Arm
+from birdie_core import Agent, Arm
 from birdie_rewards.classes import class_index, class_total
 
 __all__ = [
@@ -276,14 +276,14 @@ def _agent_factory(
     agent: str | type[Agent] | AgentFactory, config: Mapping[str, Any] | None
 ) -> tuple[str, AgentFactory]:
     if isinstance(agent, str):
-        from birdie_core.registry import load_registry
+        from birdie_core import load_registry
 
         entry = load_registry().resolve("agent", agent)
         cls, label = entry.obj, entry.qualified_name
     elif isinstance(agent, type) and issubclass(agent, Agent):
         cls, label = agent, agent.__name__
-    else:
-        return getattr(agent, "__name__", "agent"), agent  # type: ignore[return-value]
+    else:  # any other callable is a factory (mypy cannot narrow the union through `and` above)
+        return getattr(agent, "__name__", "agent"), cast(AgentFactory, agent)
 
     def make(arms: Sequence[Arm], initial: np.ndarray, seed: int, num_steps: int) -> Agent:
         cfg = cls.Config(**{"name": label, **dict(config or {})})
@@ -295,10 +295,12 @@ def _agent_factory(
 def _reward_fn(reward: str | Callable[..., np.ndarray] | None, config: Mapping[str, Any] | None):
     if reward is None or callable(reward):
         return reward
-    from birdie_core.registry import load_registry
+    from birdie_core import load_registry
 
     entry = load_registry().resolve("reward", reward)
-    return entry.obj(entry.obj.Config(**{"name": entry.qualified_name, **dict(config or {})}))
+    # the registry types a reward as a bare factory, but it refuses any without a nested Config model
+    config_model = getattr(entry.obj, "Config")  # noqa: B009
+    return entry.obj(config_model(**{"name": entry.qualified_name, **dict(config or {})}))
 
 
 def simulate(
@@ -390,6 +392,12 @@ class Summary:
     seconds_per_decision: float
 
 
+def _median(values: Sequence[float | None]) -> float | None:
+    """The median over seeds; None in a scenario without the measure (no noise objective)."""
+    known = [v for v in values if v is not None]
+    return float(np.median(known)) if known else None
+
+
 def summarise(results: Sequence[SimulationResult]) -> Summary:
     """Medians over seeds of one scenario × agent."""
     r0 = results[0]
@@ -400,8 +408,8 @@ def summarise(results: Sequence[SimulationResult]) -> Summary:
         agent=r0.agent,
         seeds=len(results),
         relative=float(np.median([r.relative for r in results])),
-        noise_share=None if ns[0] is None else float(np.median(ns)),
-        final_noise_share=None if fns[0] is None else float(np.median(fns)),
+        noise_share=_median(ns),
+        final_noise_share=_median(fns),
         seconds_per_decision=float(np.mean([s for r in results for s in r.decision_seconds])),
     )
 

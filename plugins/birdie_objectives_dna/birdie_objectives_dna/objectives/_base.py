@@ -1,42 +1,32 @@
-"""What the DNA objectives share: reverse-complement augmentation, N-free windows, budget arithmetic.
+"""What the DNA objectives share: reverse-complement augmentation and N-free windows.
 
 **Runs of N never become targets.** Objectives whose target is the window itself or is derived from it
 (autoencoding, deshuffling, reverse complement, selective copying) work on an *N-free stretch*
 (:func:`clean_stretch`): the head of the document up to its first N, or — when the document starts with N's
 — the first stretch without N that is long enough, the N's before it being consumed without becoming part
-of any example. Infilling keeps N's in its input but never in a noise span (:func:`noise_mask_avoiding`).
+of any example. Infilling keeps N's in its input but never in a noise span (the core's
+:func:`~birdie_core.tools.noise_mask_avoiding`).
 
 **Reverse-complement augmentation.** Every DNA objective has ``rc_augment: p``: with probability ``p`` the
 window it consumed is replaced by its reverse complement before the objective works on it (strand symmetry,
 as in HyenaDNA and Caduceus). It is implemented once, in :meth:`DnaObjective.augment`; with ``p = 0`` no
-random number is drawn, so the stream is the same as without the option.
+random number is drawn, so the stream is the same as without the option. The objectives built on the core's
+(infilling, autoencoding, selective copying) get it through :meth:`DnaObjective.prepare`, the hook those
+call on the tokens they consumed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from pydantic import Field, ValidationInfo
 
-from birdie_core.interfaces import Objective, ObjectiveConfig, ObjectiveContext
-from birdie_core.tools.noise import NoiseSpans, mask_runs, segment_gather_index
-from birdie_core.tools.objectives import IntRange, MarkerName, fit_length, room
-from birdie_core.tools.objectives import check_length_allows as _check_length_allows
+from birdie_core import Objective, ObjectiveConfig, ObjectiveContext, tools
 from birdie_objectives_dna.alphabet import Alphabet
 
-__all__ = [
-    "DnaObjective",
-    "DnaObjectiveConfig",
-    "IntRange",
-    "MarkerName",
-    "check_length_allows",
-    "clean_stretch",
-    "fit_length",
-    "noise_mask_avoiding",
-    "room",
-]
+__all__ = ["DnaObjective", "DnaObjectiveConfig", "check_length_allows", "clean_stretch"]
 
 
 class DnaObjectiveConfig(ObjectiveConfig):
@@ -50,7 +40,10 @@ class DnaObjectiveConfig(ObjectiveConfig):
     )
 
 
-class DnaObjective(Objective):
+DnaObjectiveConfigT = TypeVar("DnaObjectiveConfigT", bound=DnaObjectiveConfig)
+
+
+class DnaObjective(Objective[DnaObjectiveConfigT]):
     """Base of the DNA objectives: see the module docstring."""
 
     Config: ClassVar[type[ObjectiveConfig]] = DnaObjectiveConfig
@@ -59,10 +52,14 @@ class DnaObjective(Objective):
 
     def augment(self, window: np.ndarray, alphabet: Alphabet, ctx: ObjectiveContext) -> np.ndarray:
         """``window``, or its reverse complement with probability ``rc_augment``."""
-        p = self.config.rc_augment  # type: ignore[attr-defined]
+        p = self.config.rc_augment
         if p > 0.0 and ctx.rng.random() < p:
             return alphabet.reverse_complement(window)
         return window
+
+    def prepare(self, window: np.ndarray, ctx: ObjectiveContext) -> np.ndarray:
+        """:meth:`augment` with the tokenizer's alphabet: the hook the core's objectives call."""
+        return self.augment(window, Alphabet.of(ctx.tokenizer), ctx)
 
 
 def clean_stretch(tokens: np.ndarray, want: int, minimum: int, alphabet: Alphabet) -> tuple[int, int] | None:
@@ -84,7 +81,7 @@ def clean_stretch(tokens: np.ndarray, want: int, minimum: int, alphabet: Alphabe
     if first >= minimum:
         return 0, first
     ahead = tokens[: 4 * want + minimum]
-    starts, lengths = mask_runs(~alphabet.n_mask(ahead))
+    starts, lengths = tools.mask_runs(~alphabet.n_mask(ahead))
     usable = np.flatnonzero(lengths >= minimum)
     if usable.shape[0] == 0:
         return None
@@ -92,30 +89,6 @@ def clean_stretch(tokens: np.ndarray, want: int, minimum: int, alphabet: Alphabe
     return s, s + min(int(lengths[usable[0]]), want)
 
 
-def noise_mask_avoiding(spans: NoiseSpans, forbidden: np.ndarray) -> np.ndarray:
-    """The noise mask of ``spans`` with every ``forbidden`` position (N) kept out of the noise.
-
-    Each noise span that covers a forbidden position shrinks to its longest part without one, and vanishes
-    when it has none; so there are never more spans than before (the example never grows) and the spans stay
-    apart (T5 layout: a kept token between any two). Vectorised; spans without an N are untouched.
-    """
-    noise = spans.mask()
-    hit = noise & forbidden
-    if not hit.any():
-        return noise
-    starts, lengths = mask_runs(noise & ~forbidden)
-    if starts.shape[0] == 0:
-        return np.zeros_like(noise)
-    span_of = np.searchsorted(spans.noise_starts, starts, side="right") - 1
-    order = np.lexsort((-lengths, span_of))  # by span, the longest part first
-    first = np.ones(order.shape[0], dtype=bool)
-    first[1:] = span_of[order][1:] != span_of[order][:-1]
-    keep = order[first]
-    out = np.zeros_like(noise)
-    out[segment_gather_index(starts[keep], lengths[keep])] = True
-    return out
-
-
 def check_length_allows(minimum: int, what: str) -> Callable[[Any, ValidationInfo], Any]:
     """The core's ``length`` validator, counting in nucleotides."""
-    return _check_length_allows(minimum, what, unit="nucleotides")
+    return tools.check_length_allows(minimum, what, unit="nucleotides")

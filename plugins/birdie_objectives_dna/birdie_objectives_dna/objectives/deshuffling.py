@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, model_validator
 
-from birdie_core.interfaces import Example, ObjectiveContext
-from birdie_core.tools.noise import segment_gather_index
+from birdie_core import Example, ObjectiveContext
+from birdie_core.tools import copy_length, segment_gather_index
 from birdie_objectives_dna.alphabet import Alphabet
-from birdie_objectives_dna.objectives._base import DnaObjective, DnaObjectiveConfig, clean_stretch, room
+from birdie_objectives_dna.objectives._base import DnaObjective, DnaObjectiveConfig, clean_stretch
 
-__all__ = ["KmerDeshuffling", "block_order"]
+__all__ = ["KmerDeshuffling", "KmerDeshufflingConfig", "block_order"]
 
 
 def block_order(num_blocks: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -28,7 +28,25 @@ def block_order(num_blocks: int, fraction: float, rng: np.random.Generator) -> n
     return order
 
 
-class KmerDeshuffling(DnaObjective):
+class KmerDeshufflingConfig(DnaObjectiveConfig):
+    """Parameters of the DNA ``deshuffling``: the block size and the share of blocks permuted."""
+
+    block: int = Field(8, ge=1, le=4096, description="Bases per shuffled block (the k of the k-mers).")
+    fraction: float = Field(
+        1.0, gt=0.0, le=1.0, description="Share of the blocks that are permuted (paper: 0.5 or 1.0)."
+    )
+
+    @model_validator(mode="after")
+    def _length_holds_two_blocks(self) -> KmerDeshufflingConfig:
+        if self.length is not None and self.length[1] < 2 * self.block:
+            raise ValueError(
+                f"length max {self.length[1]} cannot hold two blocks of {self.block} bases: nothing to "
+                f"shuffle"
+            )
+        return self
+
+
+class KmerDeshuffling(DnaObjective[KmerDeshufflingConfig]):
     """Input: an N-free window cut into blocks of ``block`` bases (k-mers), a ``fraction`` of the blocks
     permuted among themselves. Target: the window as it was.
 
@@ -37,36 +55,21 @@ class KmerDeshuffling(DnaObjective):
     target's blocks, and never the identity permutation. Costs ``2n`` positions.
     """
 
+    Config = KmerDeshufflingConfig
     copies_input = True  # the input holds the target's blocks, in another order
-
-    class Config(DnaObjectiveConfig):
-        block: int = Field(8, ge=1, le=4096, description="Bases per shuffled block (the k of the k-mers).")
-        fraction: float = Field(
-            1.0, gt=0.0, le=1.0, description="Share of the blocks that are permuted (paper: 0.5 or 1.0)."
-        )
-
-        @model_validator(mode="after")
-        def _length_holds_two_blocks(self) -> KmerDeshuffling.Config:
-            if self.length is not None and self.length[1] < 2 * self.block:
-                raise ValueError(
-                    f"length max {self.length[1]} cannot hold two blocks of {self.block} bases: nothing to "
-                    f"shuffle"
-                )
-            return self
 
     @property
     def min_tokens(self) -> int:
-        return 2 * self.config.block  # type: ignore[attr-defined]
+        return 2 * self.config.block
 
     def build(
         self, tokens: np.ndarray, budget: int, ctx: ObjectiveContext
     ) -> tuple[Example | None, np.ndarray]:
-        block = self.config.block  # type: ignore[attr-defined]
+        block = self.config.block
         minimum = 2 * block
-        available = min(tokens.shape[0], room(self, budget) // 2)
-        if available < minimum:
+        n = copy_length(self, tokens, budget, ctx, minimum)
+        if n < minimum:
             return None, tokens
-        n = max(minimum, self.draw_length(available, ctx))
         alphabet = Alphabet.of(ctx.tokenizer)
         stretch = clean_stretch(tokens, n, minimum, alphabet)
         if stretch is None:
@@ -75,6 +78,6 @@ class KmerDeshuffling(DnaObjective):
         num_blocks = (end - start) // block
         end = start + num_blocks * block
         window = self.augment(tokens[start:end], alphabet, ctx)
-        order = block_order(num_blocks, self.config.fraction, ctx.rng)  # type: ignore[attr-defined]
+        order = block_order(num_blocks, self.config.fraction, ctx.rng)
         shuffled = window[segment_gather_index(order * block, np.full(num_blocks, block))]
         return self.make_example(shuffled, window, ctx, consumed=end), tokens[end:]

@@ -5,22 +5,28 @@ from __future__ import annotations
 import numpy as np
 from pydantic import field_validator
 
-from birdie_core.interfaces import Example, ObjectiveContext
+from birdie_core import Example, ObjectiveContext
+from birdie_core.tools import copy_length
 from birdie_objectives_dna.alphabet import Alphabet
 from birdie_objectives_dna.objectives._base import (
     DnaObjective,
     DnaObjectiveConfig,
     check_length_allows,
     clean_stretch,
-    room,
 )
 
-__all__ = ["ReverseComplement"]
+__all__ = ["ReverseComplement", "ReverseComplementConfig"]
 
-MIN_TOKENS = 8
+MIN_TOKENS = DnaObjective.MIN_TOKENS
 
 
-class ReverseComplement(DnaObjective):
+class ReverseComplementConfig(DnaObjectiveConfig):
+    """Parameters of ``reverse_complement``: only those every DNA objective has."""
+
+    _length_allows = field_validator("length")(check_length_allows(MIN_TOKENS, "reverse_complement"))
+
+
+class ReverseComplement(DnaObjective[ReverseComplementConfig]):
     """Input: an N-free window of ``n`` bases. Target: its reverse complement (``A↔T``, ``C↔G``, read
     backwards; soft-masked bases stay soft-masked with ``keep_soft_mask``).
 
@@ -29,20 +35,16 @@ class ReverseComplement(DnaObjective):
     target is then the window as read.
     """
 
-    MIN_TOKENS = MIN_TOKENS
-
-    class Config(DnaObjectiveConfig):
-        _length_allows = field_validator("length")(check_length_allows(MIN_TOKENS, "reverse_complement"))
+    Config = ReverseComplementConfig
 
     def build(
         self, tokens: np.ndarray, budget: int, ctx: ObjectiveContext
     ) -> tuple[Example | None, np.ndarray]:
-        available = min(tokens.shape[0], room(self, budget) // 2)
-        if available < MIN_TOKENS:
+        n = copy_length(self, tokens, budget, ctx, self.MIN_TOKENS)
+        if n < self.MIN_TOKENS:
             return None, tokens
-        n = max(MIN_TOKENS, self.draw_length(available, ctx))
         alphabet = Alphabet.of(ctx.tokenizer)
-        stretch = clean_stretch(tokens, n, MIN_TOKENS, alphabet)
+        stretch = clean_stretch(tokens, n, self.MIN_TOKENS, alphabet)
         if stretch is None:
             return None, tokens
         start, end = stretch

@@ -2,26 +2,61 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from pydantic import Field, model_validator
 
-from birdie_core.interfaces import TOKEN_DTYPE, Example, ObjectiveContext
-from birdie_objectives_dna.alphabet import Alphabet
-from birdie_objectives_dna.objectives._base import (
-    DnaObjective,
-    DnaObjectiveConfig,
+from birdie_core import ObjectiveContext
+from birdie_core.tools import (
     IntRange,
     MarkerName,
-    clean_stretch,
-    room,
+    Placement,
+    SelectiveCopyingObjective,
+    SelectiveCopyingObjectiveConfig,
 )
+from birdie_objectives_dna.alphabet import Alphabet
+from birdie_objectives_dna.objectives._base import DnaObjective, DnaObjectiveConfig, clean_stretch
 
-__all__ = ["MotifSelectiveCopying", "find_motif", "unique_left_kmer", "unique_right_kmer"]
+__all__ = [
+    "MotifSelectiveCopying",
+    "MotifSelectiveCopyingConfig",
+    "find_motif",
+    "unique_left_kmer",
+    "unique_right_kmer",
+]
 
-_MARKER_FIELDS = ("copy_marker", "start_marker", "end_marker", "context_marker", "done_marker")
+
+class MotifSelectiveCopyingConfig(SelectiveCopyingObjectiveConfig, DnaObjectiveConfig):
+    """Parameters of the DNA ``selective_copying``: motifs and flanking k-mers, in bases."""
+
+    spans: IntRange = Field((1, 4), description="[min, max] motifs to copy per example (paper: 1..4).")
+    span_length: IntRange = Field((8, 32), description="[min, max] bases per motif.")
+    delimiter_length: IntRange = Field(
+        (6, 16), description="[min, max] bases of each flanking k-mer; grown up to max to be unique."
+    )
+    max_attempts: int = Field(8, ge=1, description="Positions tried per motif before it is dropped.")
+    start_marker: MarkerName = Field("[START]", description="Marker before the start k-mer.")
+    end_marker: MarkerName = Field("[END]", description="Marker before the end k-mer.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MotifSelectiveCopyingConfig:
+        names = [getattr(self, f) for f in self.MARKER_FIELDS] + ([self.paradigm] if self.paradigm else [])
+        dupes = sorted({m for m in names if names.count(m) > 1})
+        if dupes:
+            raise ValueError(f"markers must differ from each other and from the paradigm: {dupes}")
+        need = self.span_length[0] + 2 * self.delimiter_length[0]
+        if self.length is not None and self.length[1] < need:
+            raise ValueError(
+                f"a context of at most {self.length[1]} bases (length) cannot hold a motif of "
+                f"{self.span_length[0]} bases with a {self.delimiter_length[0]}-mer on each side"
+            )
+        return self
 
 
-class MotifSelectiveCopying(DnaObjective):
+class MotifSelectiveCopying(
+    DnaObjective[MotifSelectiveCopyingConfig], SelectiveCopyingObjective[MotifSelectiveCopyingConfig]
+):
     """Input: one query per motif plus the context; target: the motifs, in the order of the queries.
 
     Layout (``[X]`` are reserved marker ids, the rest bases), the same as the text plugin's::
@@ -43,113 +78,30 @@ class MotifSelectiveCopying(DnaObjective):
     longest queries and answers, so it is never cut after a motif was picked. Motifs do not overlap.
     """
 
-    copies_input = True  # the answer is in the context by design
-
-    class Config(DnaObjectiveConfig):
-        spans: IntRange = Field((1, 4), description="[min, max] motifs to copy per example (paper: 1..4).")
-        span_length: IntRange = Field((8, 32), description="[min, max] bases per motif.")
-        delimiter_length: IntRange = Field(
-            (6, 16), description="[min, max] bases of each flanking k-mer; grown up to max to be unique."
-        )
-        instruction_at_end: float = Field(
-            0.5, ge=0.0, le=1.0, description="Probability that the queries follow the context."
-        )
-        max_attempts: int = Field(8, ge=1, description="Positions tried per motif before it is dropped.")
-        copy_marker: MarkerName = Field("[COPY]", description="Marker opening each query.")
-        start_marker: MarkerName = Field("[START]", description="Marker before the start k-mer.")
-        end_marker: MarkerName = Field("[END]", description="Marker before the end k-mer.")
-        context_marker: MarkerName = Field("[CONTEXT]", description="Marker before the context.")
-        done_marker: MarkerName = Field("[DONE]", description="Marker closing each answer in the target.")
-
-        @model_validator(mode="after")
-        def _consistent(self) -> MotifSelectiveCopying.Config:
-            names = [getattr(self, f) for f in _MARKER_FIELDS] + ([self.paradigm] if self.paradigm else [])
-            dupes = sorted({m for m in names if names.count(m) > 1})
-            if dupes:
-                raise ValueError(f"markers must differ from each other and from the paradigm: {dupes}")
-            need = self.span_length[0] + 2 * self.delimiter_length[0]
-            if self.length is not None and self.length[1] < need:
-                raise ValueError(
-                    f"a context of at most {self.length[1]} bases (length) cannot hold a motif of "
-                    f"{self.span_length[0]} bases with a {self.delimiter_length[0]}-mer on each side"
-                )
-            return self
-
-    def special_tokens(self) -> tuple[str, ...]:
-        return (*super().special_tokens(), *(getattr(self.config, f) for f in _MARKER_FIELDS))
+    Config = MotifSelectiveCopyingConfig
 
     @property
     def min_tokens(self) -> int:
-        return self.config.span_length[0] + 2 * self.config.delimiter_length[0]  # type: ignore[attr-defined]
+        return self.config.span_length[0] + 2 * self.config.delimiter_length[0]
 
-    def build(
-        self, tokens: np.ndarray, budget: int, ctx: ObjectiveContext
-    ) -> tuple[Example | None, np.ndarray]:
-        cfg = self.config
-        rng = ctx.rng
-        (smin, smax), (lmin, lmax) = cfg.spans, cfg.span_length  # type: ignore[attr-defined]
-        dmin, dmax = cfg.delimiter_length  # type: ignore[attr-defined]
-        limit = room(self, budget) - 1  # [CONTEXT]
-        available = tokens.shape[0]
-        fixed = 4 + 2 * dmax  # per query and answer at their longest: [COPY] [START] [END] [DONE] + k-mers
+    def draw_span_lengths(self, rng: np.random.Generator) -> list[int]:
+        (smin, smax), (lmin, lmax) = self.config.spans, self.config.span_length
+        return rng.integers(lmin, lmax + 1, size=int(rng.integers(smin, smax + 1))).tolist()
 
-        def context_room(lengths: np.ndarray) -> int:
-            return min(available, limit - int(lengths.sum()) - fixed * lengths.shape[0])
+    def stretch(self, tokens: np.ndarray, c: int, ctx: ObjectiveContext) -> tuple[int, int] | None:
+        return clean_stretch(tokens, c, self.min_tokens, Alphabet.of(ctx.tokenizer))
 
-        def fits(lengths: np.ndarray) -> bool:
-            return context_room(lengths) >= int(lengths.sum()) + 2 * dmin
-
-        lengths = rng.integers(lmin, lmax + 1, size=int(rng.integers(smin, smax + 1)))
-        if not fits(lengths):
-            lengths = np.full(lengths.shape[0], lmin)
-            while lengths.shape[0] > smin and not fits(lengths):
-                lengths = lengths[:-1]
-            if not fits(lengths):
-                return None, tokens
-        c_max = context_room(lengths)
-        c = min(max(self.draw_length(c_max, ctx), int(lengths.sum()) + 2 * dmin), c_max)
-        alphabet = Alphabet.of(ctx.tokenizer)
-        stretch = clean_stretch(tokens, c, lmin + 2 * dmin, alphabet)
-        if stretch is None:
-            return None, tokens
-        start, end = stretch
-        context = self.augment(tokens[start:end], alphabet, ctx)
-
-        chosen: list[tuple[int, int, int, int]] = []  # (motif start, motif end, start k, end k)
-        for length in lengths.tolist():  # at most spans[1] iterations
-            found = self._place(context, length, chosen, rng)
-            if found is not None:
-                chosen.append(found)
-        if len(chosen) < smin:
-            return None, tokens
-
-        ids = [ctx.tokenizer.special_id(getattr(cfg, f)) for f in _MARKER_FIELDS]
-        copy_id, start_id, end_id, context_id, done_id = (np.array([i], dtype=TOKEN_DTYPE) for i in ids)
-        queries, answers = [], []
-        for a, b, d1, d2 in chosen:
-            queries += [copy_id, start_id, context[a - d1 : a], end_id, context[b : b + d2]]
-            answers += [context[a:b], done_id]
-        instruction = np.concatenate(queries)
-        context_part = np.concatenate([context_id, context])
-        at_end = rng.random() < cfg.instruction_at_end  # type: ignore[attr-defined]
-        body = np.concatenate([context_part, instruction] if at_end else [instruction, context_part])
-        return self.make_example(body, np.concatenate(answers), ctx, consumed=end), tokens[end:]
-
-    def _place(
-        self,
-        context: np.ndarray,
-        length: int,
-        chosen: list[tuple[int, int, int, int]],
-        rng: np.random.Generator,
-    ) -> tuple[int, int, int, int] | None:
+    def place(
+        self, context: np.ndarray, length: int, chosen: Sequence[Placement], rng: np.random.Generator
+    ) -> Placement | None:
         """A position and flanking k-mers that identify a motif of ``length`` bases; None after
         ``max_attempts`` tries."""
-        dmin, dmax = self.config.delimiter_length  # type: ignore[attr-defined]
+        dmin, dmax = self.config.delimiter_length
         c = context.shape[0]
         last_start = c - length - dmin
         if last_start < dmin:
             return None
-        for _ in range(self.config.max_attempts):  # type: ignore[attr-defined]
+        for _ in range(self.config.max_attempts):
             a = int(rng.integers(dmin, last_start + 1))
             b = a + length
             if any(a < e and s < b for s, e, _, _ in chosen):
