@@ -420,7 +420,7 @@ class Agent(ABC, Generic[AgentConfigT]):
 
     Config: ClassVar[type[AgentConfig]] = AgentConfig
     #: whether :meth:`decide` needs rewards (the pipeline then requires a reward function)
-    needs_reward: ClassVar[bool] = True
+    needs_reward: bool = True  # an instance may decide (an agent configured to ignore rewards)
 
     def __init__(
         self,

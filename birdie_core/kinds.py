@@ -6,10 +6,10 @@ The registry (which hook fills which kind, which base class a registered class m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from birdie_core.interfaces import (
     Agent,
@@ -46,9 +46,30 @@ KindName = Literal["objective", "packer", "reward", "agent", "tokenizer", "sourc
 ObjectiveClass = type[Objective[Any]]
 PackerClass = type[Packer[Any]]
 AgentClass = type[Agent[Any]]
-RewardFnFactory = Callable[[Any], RewardFn]
-TokenizerFactory = Callable[[Any, Sequence[str]], Tokenizer]
-SourceFactory = Callable[[Any], Source]
+
+
+class RewardFnFactory(Protocol):
+    """A registered reward-function class: its ``Config`` model, and ``cls(config)`` gives the function."""
+
+    Config: type[RewardConfig]
+
+    def __call__(self, config: Any, /) -> RewardFn: ...
+
+
+class TokenizerFactory(Protocol):
+    """A registered tokenizer class: its ``Config`` model, and ``cls(config, specials)`` gives the tokenizer."""
+
+    Config: type[TokenizerConfig]
+
+    def __call__(self, config: Any, specials: Sequence[str], /) -> Tokenizer: ...
+
+
+class SourceFactory(Protocol):
+    """A registered source class: its ``Config`` model, and ``cls(config)`` gives the source."""
+
+    Config: type[SourceConfig]
+
+    def __call__(self, config: Any, /) -> Source: ...
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ class ExpThreeAgent(Agent[ExpThreeAgentConfig]):
     def __init__(self, config: ExpThreeAgentConfig, arms: Sequence[Arm], initial: np.ndarray, **options: int):
         super().__init__(config, arms, initial, **options)
         if config.reward_source == "raw_loss":
-            self.needs_reward = False  # type: ignore[misc]  # per instance: this one ignores rewards
+            self.needs_reward = False  # per instance: this one ignores rewards
         self.names = [a.key for a in self.arms]
         self.k = len(self.arms)
         self.estimates = np.zeros(self.k)

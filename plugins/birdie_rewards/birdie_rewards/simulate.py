@@ -298,8 +298,7 @@ def _reward_fn(reward: str | Callable[..., np.ndarray] | None, config: Mapping[s
     from birdie_core import load_registry
 
     entry = load_registry().resolve("reward", reward)
-    # the registry types a reward as a bare factory, but it refuses any without a nested Config model
-    config_model = getattr(entry.obj, "Config")  # noqa: B009
+    config_model = entry.obj.Config
     return entry.obj(config_model(**{"name": entry.qualified_name, **dict(config or {})}))
 
 
