@@ -20,6 +20,7 @@ import pytest
 from birdie_core.curriculum.birdie import Birdie
 from birdie_core.errors import PipelineError
 from birdie_core.registry import load_registry
+from tests.support import alive
 
 CONFIG = {
     "batch_size": 2,
@@ -27,15 +28,6 @@ CONFIG = {
     "objectives": [{"name": "next_token_prediction"}, {"name": "prefix_lm"}],
     "workers": {"num_workers": 2, "prefetch_factor": 2},
 }
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def seconds_until_gone(pids: list[int], limit: float) -> float | None:

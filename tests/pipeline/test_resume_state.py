@@ -6,23 +6,16 @@ import pickle
 
 import pytest
 
-from birdie_core import Pipeline, load_registry
+from birdie_core import Pipeline
 from birdie_core.errors import PipelineError
-from birdie_core.hookspecs import hookimpl
-from birdie_core.testing import InMemorySource
+from tests.support import memory_registry
 
 WORDS = "the quick brown fox jumps over the lazy dog and keeps on running through the field "
 
 
-class MemoryPlugin:
-    @hookimpl
-    def birdie_register_sources(self, register):
-        register("memory", InMemorySource)
-
-
 @pytest.fixture(scope="module")
 def registry():
-    return load_registry(autoload=False, extra_plugins={"test": MemoryPlugin()})
+    return memory_registry()
 
 
 def config(texts):

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support import alive
+
 BIRDIE = [sys.executable, "-m", "birdie_core.cli"]
 
 
@@ -31,14 +33,6 @@ def config(output: Path) -> dict:
             "num_threads": 1,
         },
     }
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def children_of(pid: int) -> list[int]:

@@ -12,11 +12,12 @@ from birdie_objectives_dna.objectives import (
     NucleotideInfilling,
     ReverseComplement,
 )
-from dna_helpers import SAMPLE_SEQUENCES, nucleotide
 
 from birdie_core.builtins.objectives import NextTokenPrediction, PrefixLM
 from birdie_core.interfaces import Tokenizer
 from birdie_core.testing import ObjectiveConformance
+
+from .support import SAMPLE_SEQUENCES, nucleotide
 
 
 class _Dna(ObjectiveConformance):

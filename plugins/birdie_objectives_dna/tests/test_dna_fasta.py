@@ -15,12 +15,13 @@ import pytest
 from birdie_objectives_dna.fasta import FastaError, scan_fasta
 from birdie_objectives_dna.genomes import GENOMES, genome_path
 from birdie_objectives_dna.source import FastaSource, windows
-from dna_helpers import LAMBDA, write_fasta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from birdie_core.errors import ConfigError
 from birdie_core.interfaces import Shard
+
+from .support import LAMBDA, write_fasta
 
 
 def source(**kw) -> FastaSource:

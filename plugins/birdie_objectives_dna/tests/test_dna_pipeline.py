@@ -6,7 +6,6 @@ import importlib.util
 
 import numpy as np
 import pytest
-from dna_helpers import LAMBDA, ROOT, write_fasta
 
 from birdie_core.config import load_config
 from birdie_core.errors import ConfigError
@@ -14,6 +13,8 @@ from birdie_core.interfaces import IGNORE_INDEX
 from birdie_core.pipeline import Pipeline, preview
 from birdie_core.registry import load_registry
 from birdie_core.testing import assert_batch_contract
+
+from .support import LAMBDA, ROOT, write_fasta
 
 DNA_OBJECTIVES = ["infilling", "autoencoding", "reverse_complement", "selective_copying", "deshuffling"]
 

@@ -13,15 +13,16 @@ from birdie_objectives_dna.objectives import (
     NucleotideInfilling,
     ReverseComplement,
 )
-from birdie_objectives_dna.objectives._base import clean_stretch, noise_mask_avoiding
+from birdie_objectives_dna.objectives._base import clean_stretch
 from birdie_objectives_dna.objectives.deshuffling import block_order
 from birdie_objectives_dna.objectives.selective_copying import find_motif
-from dna_helpers import LAMBDA, nucleotide
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from birdie_core.interfaces import TOKEN_DTYPE, ObjectiveContext
-from birdie_core.tools.noise import random_spans, splice_sentinel_targets
+from birdie_core.tools.noise import noise_mask_avoiding, random_spans, splice_sentinel_targets
+
+from .support import LAMBDA, nucleotide
 
 PROPS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 START = "<|gen|>"

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from birdie_objectives_dna.alphabet import AMBIGUITY_CODES
 from birdie_objectives_dna.tokenizer import NucleotideTokenizer
-from dna_helpers import LAMBDA, nucleotide
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from birdie_core.interfaces import PAD_ID, Tokenizer
+
+from .support import LAMBDA, nucleotide
 
 LETTERS = "ACGTN" + AMBIGUITY_CODES
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
 import textwrap
 import zipfile
 from pathlib import Path
 
 import pytest
-from dna_helpers import PLUGIN, ROOT, Venv, dependency_cache, requirements_of
+
+from birdie_core.testing import Venv, build_wheels
+
+from .support import PLUGIN, ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -50,72 +50,30 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def _copy_tree(src: Path, dst: Path, parts: list[str]) -> Path:
-    """A clean copy of the files a wheel is built from (no build/ or egg-info leftovers)."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "tests", ".hypothesis")
-    dst.mkdir(parents=True)
-    for part in parts:
-        if (src / part).is_dir():
-            shutil.copytree(src / part, dst / part, ignore=ignore)
-        else:
-            shutil.copy2(src / part, dst / part)
-    return dst
-
-
 @pytest.fixture(scope="module")
 def dna_venv(tmp_path_factory) -> Venv:
     """birdie-core and birdie-objectives-dna installed from wheels into an empty virtual environment.
 
     Their third-party dependencies (torch, numpy, …: what the wheels' metadata asks for, pinned by
-    constraints.txt) come from a cache built once (:func:`dna_helpers.dependency_cache`) through a ``.pth``
-    file; ``pip check`` proves the wheels' requirements are met. ``BIRDIE_DNA_FULL_INSTALL=1`` installs the
-    dependencies into the environment itself instead (about a minute more, and as long again to delete).
+    constraints.txt) come from a cache built once (:func:`birdie_core.testing.dependency_cache`) through a
+    ``.pth`` file; ``pip check`` proves the wheels' requirements are met. ``BIRDIE_DNA_FULL_INSTALL=1``
+    installs the dependencies into the environment itself instead (about a minute more, and as long again to
+    delete).
     """
     base = tmp_path_factory.mktemp("dna-wheel")
-    core_src = _copy_tree(ROOT, base / "core-src", ["pyproject.toml", "README.md", "birdie_core"])
-    dna_src = _copy_tree(PLUGIN, base / "dna-src", ["pyproject.toml", "README.md", "birdie_objectives_dna"])
-    wheels = base / "wheels"
-    build = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "--disable-pip-version-check",
-            "-q",
-            "-w",
-            str(wheels),
-            str(core_src),
-            str(dna_src),
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert build.returncode == 0, build.stdout + build.stderr
-    (core_wheel,) = wheels.glob("birdie_core-*.whl")
-    (dna_wheel,) = wheels.glob("birdie_objectives_dna-*.whl")
+    projects = {
+        ROOT: ["pyproject.toml", "README.md", "birdie_core"],
+        PLUGIN: ["pyproject.toml", "README.md", "birdie_objectives_dna"],
+    }
+    wheels = build_wheels(projects, base / "wheels")
+    (dna_wheel,) = [w for w in wheels if w.name.startswith("birdie_objectives_dna-")]
     names = zipfile.ZipFile(dna_wheel).namelist()
     for f in ("lambda.fasta.gz", "t7.fasta.gz", "README.md"):
         assert f"birdie_objectives_dna/genomes/{f}" in names, f"{f} is not in the wheel"
     assert not any("/tests/" in n for n in names)
-    constraints = ROOT / "constraints.txt"
     venv = Venv(base / "venv")
-    if os.environ.get("BIRDIE_DNA_FULL_INSTALL") == "1":
-        venv.pip(
-            "install", "--quiet", "--no-compile", "-c", str(constraints), str(core_wheel), str(dna_wheel)
-        )
-    else:
-        third_party = [
-            r for r in requirements_of(core_wheel) + requirements_of(dna_wheel) if not r.startswith("birdie")
-        ]
-        deps = dependency_cache(third_party, constraints)
-        (venv.site_packages / "_birdie_test_dependencies.pth").write_text(f"{deps}\n")
-        venv.pip("install", "--quiet", "--no-deps", "--no-index", str(core_wheel), str(dna_wheel))
-    assert "No broken requirements" in venv.pip("check")
+    full_install = os.environ.get("BIRDIE_DNA_FULL_INSTALL") == "1"
+    venv.install(wheels, ROOT / "constraints.txt", shared_dependencies=not full_install)
     return venv
 
 

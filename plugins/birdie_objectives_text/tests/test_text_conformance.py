@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from birdie_objectives_text import Autoencoding, Copying, Deshuffling, SelectiveCopying, SpanCorruption
-from text_helpers import make_tokenizer
 
 from birdie_core.interfaces import Tokenizer
 from birdie_core.testing import ObjectiveConformance
+
+from .support import make_tokenizer
 
 
 class _Tiktoken(ObjectiveConformance):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from pydoc_data.topics import topics
 
 import numpy as np
 import pytest
@@ -12,13 +11,14 @@ from birdie_objectives_text import Autoencoding, Copying, Deshuffling, Selective
 from birdie_objectives_text.selective_copying import find_answer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from text_helpers import START, context, make_tokenizer
 
 from birdie_core.interfaces import Example
+from birdie_core.testing import CORPUS
 from birdie_core.tools.noise import noise_counts, splice_sentinel_targets
 
+from .support import START, context, make_tokenizer
+
 PROPS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-CORPUS = [topics[k] for k in sorted(topics)]
 TOKENIZERS = ("bytes", "tiktoken")
 
 #: real English (slices of CPython's docs) or arbitrary unicode

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-BIRDIE = shutil.which("birdie", path=str(Path(sys.executable).parent)) or "birdie"
+from tests.support import BIRDIE, ROOT, clean_env
 
 
 def run(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("BIRDIE_")}
+    full_env = clean_env()
     full_env.update(env or {})
     return subprocess.run([BIRDIE, *args], capture_output=True, text=True, timeout=120, env=full_env, cwd=cwd)
 

@@ -11,26 +11,26 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from helpers_birdie import (
-    CORPUS,
+
+from birdie_core.config import FlatFormWarning, load_config
+from birdie_core.curriculum.birdie import Birdie, EvaluationError
+from birdie_core.curriculum.metrics import read_metrics
+from birdie_core.curriculum.schedule import PAPER_SCHEDULE, EvaluationSchedule
+from birdie_core.errors import ConfigError
+from birdie_core.hookspecs import hookimpl
+from birdie_core.registry import load_registry
+from birdie_core.testing import CORPUS
+from tests.support import (
     RESUME_AGENT,
     TEXTS,
+    HelperPlugin,
     digest,
     fake_loss,
     make_config,
     make_registry,
     run_loop,
     subprocess_env,
-    time_limit,  # noqa: F401 - fixture
 )
-
-from birdie_core.curriculum.birdie import Birdie, EvaluationError
-from birdie_core.config import FlatFormWarning, load_config
-from birdie_core.errors import ConfigError
-from birdie_core.hookspecs import hookimpl
-from birdie_core.curriculum.metrics import read_metrics
-from birdie_core.registry import load_registry
-from birdie_core.curriculum.schedule import PAPER_SCHEDULE, EvaluationSchedule
 
 pytestmark = pytest.mark.usefixtures("time_limit")
 
@@ -219,8 +219,6 @@ class Observer:
 
 
 def test_reward_and_agent_run_after_the_last_loss_of_an_evaluation(tmp_path):
-    from helpers_birdie import HelperPlugin
-
     observer = Observer()
     reg = load_registry(autoload=False, extra_plugins={"test": HelperPlugin(), "observer": observer})
     cfg = make_config(agent={"name": "greedy"}, reward={"name": "improvement"}, every=2)
@@ -293,7 +291,7 @@ def test_mixture_updates_take_effect_at_the_defined_batch(registry, num_workers)
 
 RESUME_SCRIPT = """
 import json, sys, torch
-from helpers_birdie import make_config, make_registry, run_loop, RESUME_AGENT
+from tests.support import make_config, make_registry, run_loop, RESUME_AGENT
 from birdie_core.curriculum.birdie import Birdie
 state = torch.load(sys.argv[1], weights_only=False)
 with Birdie(make_config(num_workers=2, agent=RESUME_AGENT, every=[2, 5, 8]), registry=make_registry()) as b:

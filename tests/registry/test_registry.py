@@ -201,14 +201,13 @@ def test_environment_switches_disable_allow_and_block(monkeypatch):
     assert "reversal" not in names and "dna" not in names and "text" in names
 
 
-def test_every_hook_is_documented_with_its_signature():
+def test_every_hook_is_documented_with_its_signature(root):
     """docs/plugins.md has one section per hook, with the exact signature (kept in step by this test)."""
     import inspect
-    from pathlib import Path
 
     from birdie_core import hookspecs
 
-    doc = (Path(__file__).parents[1] / "docs" / "plugins.md").read_text()
+    doc = (root / "docs" / "plugins.md").read_text()
     hooks = [n for n in dir(hookspecs) if n.startswith("birdie_")]
     assert hooks
     for name in hooks:

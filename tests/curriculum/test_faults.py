@@ -15,16 +15,10 @@ import sys
 import time
 
 import pytest
-from helpers_birdie import (
-    alive,
-    make_config,
-    make_registry,
-    subprocess_env,
-    time_limit,  # noqa: F401 - fixture
-)
 
 from birdie_core.curriculum.birdie import Birdie
 from birdie_core.errors import PipelineError
+from tests.support import alive, make_config, make_registry, subprocess_env
 
 pytestmark = pytest.mark.usefixtures("time_limit")
 
@@ -87,7 +81,7 @@ def test_a_worker_that_raises_surfaces_with_its_traceback(registry):
     message = str(exc)
     assert isinstance(exc, PipelineError)
     assert "the test source broke at document" in message and "DataLoader worker process" in message
-    assert "Traceback" in message and "helpers_birdie.py" in message and "raise RuntimeError" in message
+    assert "Traceback" in message and "support.py" in message and "raise RuntimeError" in message
 
 
 def test_a_killed_worker_is_an_error_within_seconds(registry):
@@ -141,7 +135,7 @@ def test_garbage_collection_stops_every_worker(registry):
 
 CTRL_C_SCRIPT = """
 import json, sys
-from helpers_birdie import make_config, make_registry
+from tests.support import make_config, make_registry
 from birdie_core.curriculum.birdie import Birdie
 birdie = Birdie(make_config(num_workers=2), registry=make_registry())   # no `with`, no close()
 birdie.get_next_training_sample()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from helpers_birdie import TESTS, read_json_or_fail, subprocess_env
+
+from tests.support import read_json_or_fail, subprocess_env
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +24,7 @@ def test_two_processes_share_the_mixture_and_read_different_shards(tmp_path):
         "2",
         "--max_restarts",
         "0",
-        str(TESTS / "dist_birdie_script.py"),
+        str(Path(__file__).with_name("distributed_rank.py")),
         str(tmp_path),
     ]
     env = subprocess_env()

@@ -1,13 +1,8 @@
-"""Helpers shared by the text plugin's tests: tokenizers (bytes, and a tiny offline tiktoken), time limits.
-
-A uniquely named module rather than a conftest.py, so that tests can import it beside the core's tests.
-"""
+"""Helpers shared by the text plugin's tests: tokenizers (bytes, and a tiny offline tiktoken), contexts."""
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 import numpy as np
 import tiktoken
@@ -42,22 +37,3 @@ def make_tokenizer(kind: str, specials: Sequence[str]) -> Tokenizer:
 def context(tokenizer: Tokenizer, seed: int) -> ObjectiveContext:
     return ObjectiveContext(tokenizer, np.random.default_rng(seed), tokenizer.special_id(START))
 
-
-class TookTooLong(Exception):
-    pass
-
-
-@contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    """Fail (instead of hanging the suite) when the block runs longer than ``seconds`` (main thread only)."""
-
-    def alarm(signum, frame):
-        raise TookTooLong(f"took longer than {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)

@@ -1,4 +1,4 @@
-"""One rank of the two-process test (tests/test_birdie_distributed.py): run with torchrun --nproc_per_node 2.
+"""One rank of the two-process test (test_distributed.py beside it): run by torchrun --nproc_per_node 2.
 
 The training loop of the README with 2 workers per rank; validation losses differ per rank (rank + 0 for
 next-token prediction, rank + 1 for prefix-LM) so the reduction is visible. At step 5 the state is saved with
@@ -15,9 +15,9 @@ import sys
 import torch
 from accelerate import Accelerator
 from accelerate.checkpointing import load_custom_state
-from helpers_birdie import TEXTS, digest, make_config, make_registry
 
 from birdie_core.curriculum.birdie import Birdie
+from tests.support import TEXTS, digest, make_config, make_registry
 
 STEPS, SAVE_AT = 10, 5
 

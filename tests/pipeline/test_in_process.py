@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import pickle
 import time
-from pydoc_data.topics import topics
 
 import numpy as np
 import pytest
@@ -16,26 +15,18 @@ from birdie_core.builtins.objectives import NextTokenPrediction, PrefixLM
 from birdie_core.builtins.packers import BestFitPacker
 from birdie_core.builtins.tokenizers import ByteTokenizer
 from birdie_core.errors import PipelineError
-from birdie_core.hookspecs import hookimpl
 from birdie_core.interfaces import Arm, Document, Example, Objective, Shard
 from birdie_core.pipeline import Pipeline, preview
-from birdie_core.registry import load_registry
-from birdie_core.testing import InMemorySource, assert_batch_contract
+from birdie_core.testing import CORPUS, InMemorySource, assert_batch_contract
+from tests.support import memory_registry
 
-CORPUS = tuple(topics[k] for k in sorted(topics))  # 79 real documents, 200 to 62k characters
 SHORT = tuple(t for t in CORPUS if len(t) < 1500)
 START = "<|start|>"
 
 
-class MemoryPlugin:
-    @hookimpl
-    def birdie_register_sources(self, register):
-        register("memory", InMemorySource)
-
-
 @pytest.fixture(scope="module")
 def registry():
-    return load_registry(autoload=False, extra_plugins={"test": MemoryPlugin()})
+    return memory_registry()
 
 
 def make_cfg(

@@ -1,4 +1,4 @@
-"""Document functions for the `callable` source tests, imported by name ("helpers_sources:...")."""
+"""Document functions for the `callable` source tests, which name them by import string."""
 
 from __future__ import annotations
 

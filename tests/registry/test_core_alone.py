@@ -8,6 +8,9 @@ import textwrap
 
 import pytest
 
+from birdie_core.testing import Venv, build_wheels
+from tests.support import ROOT
+
 pytestmark = pytest.mark.slow
 
 SCRIPT = textwrap.dedent(
@@ -45,6 +48,16 @@ CONFIG = textwrap.dedent(
     curriculum: {agent: {name: static}, num_steps: 10}
     """
 )
+
+
+@pytest.fixture(scope="module")
+def core_only_venv(tmp_path_factory) -> Venv:
+    """birdie-core installed alone, from a wheel built from the source tree (its dependencies shared)."""
+    base = tmp_path_factory.mktemp("core-only")
+    wheels = build_wheels({ROOT: ["pyproject.toml", "README.md", "birdie_core"]}, base / "wheels")
+    venv = Venv(base / "venv")
+    venv.install(wheels, ROOT / "constraints.txt")
+    return venv
 
 
 def test_core_only_environment_runs_a_pipeline(core_only_venv, tmp_path):

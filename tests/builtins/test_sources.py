@@ -6,7 +6,6 @@ import gzip
 import importlib.util
 import json
 from collections import Counter
-from pathlib import Path
 from pydoc_data.topics import topics
 
 import pytest
@@ -23,8 +22,6 @@ from birdie_core.builtins.sources import (
 )
 from birdie_core.errors import ConfigError, PipelineError
 from birdie_core.interfaces import Document, Shard, Source
-
-TESTS = Path(__file__).resolve().parent
 
 
 def read_all(source, count: int = 1) -> list[Document]:
@@ -294,11 +291,10 @@ def test_select_field():
 
 
 @pytest.fixture
-def helpers(monkeypatch):
-    monkeypatch.syspath_prepend(str(TESTS))
-    import helpers_sources
+def helpers():
+    from tests.builtins import document_functions
 
-    return helpers_sources
+    return document_functions
 
 
 def callable_source(**kw) -> CallableSource:
@@ -307,28 +303,28 @@ def callable_source(**kw) -> CallableSource:
 
 @pytest.mark.parametrize("count", [1, 2, 3, 4])
 def test_callable_sharded_by_function(helpers, count):
-    source = callable_source(function="helpers_sources:sharded")
+    source = callable_source(function="tests.builtins.document_functions:sharded")
     docs = read_all(source, count)
     assert [d.text for d in docs] == helpers.TEXTS["train"]
     assert [d.index for d in docs] == list(range(10))
     part = list(source.documents(Shard(1, count), 0))
-    assert part[0].origin.startswith("helpers_sources:sharded(split='train', worker_id=1, ")
+    assert part[0].origin.startswith("tests.builtins.document_functions:sharded(split='train', worker_id=1, ")
 
 
 @pytest.mark.parametrize("count", [1, 3])
 def test_callable_sharded_here_with_field_or_grabber(helpers, count):
     by_field = callable_source(
-        function="helpers_sources:unsharded",
+        function="tests.builtins.document_functions:unsharded",
         sharded_by_function=False,
         text_field="entry.text",
         split="validation",
     )
     assert texts(by_field, count) == helpers.TEXTS["validation"]
     by_grabber = callable_source(
-        function="helpers_sources.unsharded", sharded_by_function=False, text_grabber="helpers_sources:grab"
+        function="tests.builtins.document_functions.unsharded", sharded_by_function=False, text_grabber="tests.builtins.document_functions:grab"
     )
     assert texts(by_grabber, count) == [t.upper() for t in helpers.TEXTS["train"]]
-    plain_dicts = callable_source(function="helpers_sources:records", sharded_by_function=False)
+    plain_dicts = callable_source(function="tests.builtins.document_functions:records", sharded_by_function=False)
     assert texts(plain_dicts, count) == helpers.TEXTS["train"]
 
 
@@ -346,7 +342,7 @@ def test_callable_from_callables():
 
 
 def test_callable_empty_items_are_counted(helpers):
-    source = callable_source(function="helpers_sources:with_empty", sharded_by_function=False)
+    source = callable_source(function="tests.builtins.document_functions:with_empty", sharded_by_function=False)
     docs = read_all(source)
     assert [(d.index, d.text) for d in docs] == [(0, "first"), (2, "third")]
     assert source.stats["empty"] == 1
@@ -361,13 +357,13 @@ def test_callable_bad_import_strings(helpers, tmp_path, monkeypatch):
 
     path, msg = problem(function="no_such_module_xyz:docs")
     assert path == "function" and "no module named 'no_such_module_xyz'" in msg
-    path, msg = problem(function="helpers_sources:shardd")
+    path, msg = problem(function="tests.builtins.document_functions:shardd")
     assert path == "function" and "has no attribute 'shardd'; did you mean 'sharded'" in msg
-    path, msg = problem(function="helpers_sources:NOT_A_FUNCTION")
+    path, msg = problem(function="tests.builtins.document_functions:NOT_A_FUNCTION")
     assert "is a list, not a function" in msg
-    path, msg = problem(function="helpers_sources:records", text_grabber="helpers_sources:nope")
+    path, msg = problem(function="tests.builtins.document_functions:records", text_grabber="tests.builtins.document_functions:nope")
     assert path == "text_grabber"
-    path, msg = problem(function="helpers_sources:unsharded")  # sharded_by_function needs worker_id, ...
+    path, msg = problem(function="tests.builtins.document_functions:unsharded")  # sharded_by_function needs worker_id, ...
     assert "sharded_by_function: false" in msg
 
     (tmp_path / "birdie_explodes_on_import.py").write_text("raise RuntimeError('boom at import')\n")
@@ -385,19 +381,19 @@ def test_callable_bad_items_name_their_origin(helpers):
     with pytest.raises(
         PipelineError, match=r"numbers\(split='train'\)\[0\]: item is a number; set text_grabber"
     ):
-        read_all(callable_source(function="helpers_sources:numbers", sharded_by_function=False))
+        read_all(callable_source(function="tests.builtins.document_functions:numbers", sharded_by_function=False))
     with pytest.raises(PipelineError, match="returned a number, not a string"):
         read_all(
             callable_source(
-                function="helpers_sources:records",
+                function="tests.builtins.document_functions:records",
                 sharded_by_function=False,
-                text_grabber="helpers_sources:grab_badly",
+                text_grabber="tests.builtins.document_functions:grab_badly",
             )
         )
     with pytest.raises(PipelineError, match="no field 'text'.*set text_field or text_grabber"):
-        read_all(callable_source(function="helpers_sources:unsharded", sharded_by_function=False))
+        read_all(callable_source(function="tests.builtins.document_functions:unsharded", sharded_by_function=False))
     with pytest.raises(PipelineError, match="raised RuntimeError while producing item 1: the disk fell off"):
-        read_all(callable_source(function="helpers_sources:broken", sharded_by_function=False))
+        read_all(callable_source(function="tests.builtins.document_functions:broken", sharded_by_function=False))
 
 
 # ---------------------------------------------------------------------------------------------------------

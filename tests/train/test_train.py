@@ -8,12 +8,12 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers_train import evaluations, losses, registry_with_noise, tiny_config
 
 from birdie_core.config import OptimizerConfig
 from birdie_core.curriculum.birdie import Birdie
 from birdie_core.errors import CheckpointError, ConfigError, RunDirectoryError
 from birdie_core.train.loop import build_scheduler, train
+from tests.support import evaluations, losses, registry_with_noise, tiny_config
 
 
 def quiet(_: str) -> None:

@@ -29,8 +29,9 @@ from birdie_core.errors import ConfigError
 from birdie_core.hookspecs import hookimpl
 from birdie_core.interfaces import Agent, AgentConfig, Objective, ObjectiveConfig, RewardConfig
 from birdie_core.registry import load_registry
+from tests.support import TESTS
 
-CONFIGS = Path(__file__).parent / "data" / "configs"
+CONFIGS = TESTS / "data" / "configs"
 
 
 # ---------------------------------------------------------------------------------------------------------

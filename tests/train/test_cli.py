@@ -4,22 +4,18 @@ under torchrun (a real 2-process gloo group on CPU)."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from helpers_train import losses, tiny_config
 
-ROOT = Path(__file__).resolve().parents[1]
-BIRDIE = shutil.which("birdie", path=str(Path(sys.executable).parent)) or "birdie"
+from tests.support import BIRDIE, ROOT, clean_env, losses, tiny_config
 
 
 def run(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BIRDIE_")}
+    env = clean_env()
     env["OMP_NUM_THREADS"] = "1"
     return subprocess.run(
         list(args), check=False, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd

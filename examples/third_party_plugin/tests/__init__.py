@@ -1,0 +1,1 @@
+"""The example plugin's tests: Birdie's conformance suite, and the plugin found through its entry point."""

@@ -1,0 +1,1 @@
+"""The DNA plugin's tests: they need only birdie-core and this plugin."""

@@ -1,0 +1,1 @@
+"""The text plugin's tests: they need only birdie-core and this plugin."""

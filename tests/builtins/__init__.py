@@ -1,0 +1,1 @@
+"""The core's own components: objectives, packer, sources, tokenizers, and their conformance."""

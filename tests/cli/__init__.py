@@ -1,0 +1,1 @@
+"""The `birdie` command line, run as an installed console script."""

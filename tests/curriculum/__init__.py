@@ -1,0 +1,1 @@
+"""The Birdie training-loop API: evaluations, curriculum, faults, several processes."""

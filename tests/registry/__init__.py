@@ -1,0 +1,1 @@
+"""Plugin discovery, the registry and its switches, and the core installed alone."""

@@ -1,0 +1,1 @@
+"""The public tools for plugin authors (birdie_core.tools)."""

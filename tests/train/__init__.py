@@ -1,0 +1,1 @@
+"""`birdie train`: the loop, the reference model, the run directory, the command."""
