@@ -1,5 +1,6 @@
 """The reference trainer behind ``birdie train``: the loop (:mod:`.loop`), its settings (:mod:`.config`), the
-reference models (:mod:`.models`), the run directory (:mod:`.runs`) and its plots (:mod:`.plots`).
+reference models (:mod:`.models`), the run directory (:mod:`.runs`), the JSON state files of its checkpoints
+(:mod:`.state_files`) and its plots (:mod:`.plots`).
 
 Nothing heavy is imported here, so that the configuration can use :mod:`.config` without torch.
 """

@@ -2,7 +2,8 @@
 
 Read it as the template for your own loop: everything Birdie asks of a loop is in :func:`train` —
 ``time_for_eval`` / ``measure_validation_losses`` / ``log_validation_loss`` at evaluations,
-``get_next_training_sample`` at every step, and ``accelerator.register_for_checkpointing(birdie)`` for resume.
+``get_next_training_sample`` at every step, and ``birdie.state_dict()`` / ``load_state_dict()`` beside
+accelerate's ``save_state`` / ``load_state`` for resume (as JSON, never pickled: see :func:`_save_checkpoint`).
 The rest is a plain accelerate loop: AdamW with warm-up and cosine decay, periodic checkpoints, a progress
 line, and plots at the end. The same code runs on one CPU, under ``torchrun`` and under ``accelerate launch``
 on many GPUs and nodes. The run directory's layout is in :mod:`birdie_core.train.runs`; docs/training.md has more.
@@ -26,15 +27,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from birdie_core.config.issues import format_path
 from birdie_core.config.load import ConfigSource
 from birdie_core.config.models import PipelineConfig
+from birdie_core.config.preflight import memory_problems
 from birdie_core.curriculum.birdie import Birdie
-from birdie_core.errors import BirdieError, CheckpointError, RunDirectoryError
+from birdie_core.errors import BirdieError, CheckpointError, ConfigError, ConfigIssue, RunDirectoryError
 from birdie_core.pipeline.build import Components
 from birdie_core.registry import Registry
 from birdie_core.train import runs
 from birdie_core.train.config import OptimizerConfig, TrainConfig
 from birdie_core.train.models import PrefixLMTransformer
+from birdie_core.train.state_files import read_state, write_state
 
 __all__ = ["TrainResult", "build_model", "build_optimizer", "build_scheduler", "train"]
 
@@ -85,10 +89,10 @@ class _StopRequest:
 
 
 class TrainerState:
-    """The loop's own state, checkpointed beside Birdie's.
+    """The loop's own state, checkpointed beside Birdie's, one file per rank (each rank has its own torch RNG).
 
-    It is registered after Birdie, so accelerate loads it last: it restores torch's RNG once more, in case
-    something loaded before it (an agent rebuilding its model) drew from the RNG accelerate had just restored.
+    It is loaded after Birdie's state: it restores torch's RNG once more, in case something loaded before it
+    (an agent rebuilding its model) drew from the RNG accelerate had just restored.
     """
 
     def __init__(self) -> None:
@@ -105,12 +109,27 @@ class TrainerState:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.step, self.tokens, self.finished = (
-            int(state["step"]),
-            int(state["tokens"]),
-            bool(state["finished"]),
-        )
-        torch.set_rng_state(state["rng"])
+        """Restore a :meth:`state_dict`; a ``ValueError`` saying what is wrong with anything else (it was read
+        from a file)."""
+        rng = state.get("rng") if isinstance(state, dict) else None
+        expected = torch.get_rng_state()
+        if not (
+            isinstance(state, dict)
+            and set(state) == {"step", "tokens", "finished", "rng"}
+            and type(state["step"]) is int
+            and type(state["tokens"]) is int
+            and min(state["step"], state["tokens"]) >= 0
+            and type(state["finished"]) is bool
+            and isinstance(rng, torch.Tensor)
+            and rng.dtype == expected.dtype
+            and rng.shape == expected.shape
+        ):
+            raise ValueError(
+                "expected step and tokens (counts), finished (a bool) and rng (torch's CPU generator state, "
+                f"{expected.numel()} bytes)"
+            )
+        self.step, self.tokens, self.finished = state["step"], state["tokens"], state["finished"]
+        torch.set_rng_state(rng)
 
 
 def train(
@@ -156,21 +175,12 @@ def train(
     stop_request = _StopRequest()
 
     with stop_request, Birdie(components, accelerator=accelerator, run_dir=run_dir) as birdie:
-        accelerator.register_for_checkpointing(birdie, state)  # saved and loaded with accelerate's state
+        # Birdie and the trainer are not registered with accelerator.register_for_checkpointing: accelerate
+        # would pickle them and unpickle them with weights_only=False, and a run directory is untrusted input
         initial_mixture = birdie.mixture
         if resume is not None:
             checkpoint = runs.latest_checkpoint(run_dir)
-            try:
-                accelerator.load_state(str(checkpoint))
-            except BirdieError as exc:  # e.g. a different number of processes: Birdie says what differs
-                raise CheckpointError(f"cannot resume from {checkpoint}: {exc}") from exc
-            # a damaged file fails in safetensors, pickle or torch, each in its own way: say which checkpoint
-            except Exception as exc:
-                raise CheckpointError(
-                    f"cannot resume from {checkpoint}: it is damaged or incomplete ({type(exc).__name__}: "
-                    f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no message'}). Delete it to "
-                    "resume from an earlier checkpoint, or start again with --overwrite"
-                ) from exc
+            _load_checkpoint(accelerator, checkpoint, birdie, state)
             if main:
                 runs.truncate_logs(run_dir, state.step, len(birdie.history))
             say(f"resumed {run_dir} from {checkpoint.name} (step {state.step} of {total})")
@@ -208,14 +218,14 @@ def train(
                     say(f"\n{stopped_by} received: stopping after step {state.step}, writing a checkpoint")
                     break
                 if tcfg.checkpoint_every and state.step % tcfg.checkpoint_every == 0 and state.step < stop:
-                    _save_checkpoint(accelerator, run_dir, state.step, tcfg.keep_checkpoints)
+                    _save_checkpoint(accelerator, run_dir, tcfg.keep_checkpoints, birdie, state)
 
             if state.step == total and not state.finished and stopped_by is None:
                 # a last evaluation, so the run ends with the losses of the trained model
                 say(_describe_evaluation(evaluate(birdie, model, accelerator, total)))
                 state.finished = finishing = True
             if state.step > start or finishing:
-                _save_checkpoint(accelerator, run_dir, state.step, tcfg.keep_checkpoints)
+                _save_checkpoint(accelerator, run_dir, tcfg.keep_checkpoints, birdie, state)
         except KeyboardInterrupt:
             done = runs.checkpoints(run_dir)
             where = (
@@ -304,8 +314,11 @@ def _seed_everything(seed: int, num_threads: int | None) -> None:
 
 
 def _check_data(components: Components) -> int:
-    """Open the configured sources (a missing file fails here, before anything is written) and return the
-    tokenizer's vocabulary size, markers and sentinels included."""
+    """Open the configured sources (a missing file fails here, before anything is written), check that the
+    batches fit in memory, and return the tokenizer's vocabulary size, markers and sentinels included."""
+    too_big = memory_problems(components.config)
+    if too_big:
+        raise ConfigError([ConfigIssue(format_path(path), message) for path, message in too_big])
     components.source("train")
     if components.config.data.validation is not None:
         components.source("validation")
@@ -325,23 +338,118 @@ def _choose_run_dir(
     run_dir = Path(output if output is not None else tcfg.output)
     delete = runs.check_new_run_dir(run_dir, overwrite=overwrite)  # every rank checks before one deletes
     accelerator.wait_for_everyone()
-    if delete and accelerator.is_main_process:
-        runs.delete_run_dir(run_dir)
+    if accelerator.is_main_process:
+        if delete:
+            runs.delete_run_dir(run_dir)
+        runs.create_run_dir(run_dir)  # the marker that lets a later --overwrite delete this run
     accelerator.wait_for_everyone()
     return run_dir
 
 
-def _save_checkpoint(accelerator: Any, run_dir: Path, step: int, keep: int) -> None:
-    final = runs.checkpoint_path(run_dir, step)
+def _save_checkpoint(accelerator: Any, run_dir: Path, keep: int, birdie: Birdie, state: TrainerState) -> None:
+    """accelerate's files (model and optimizer as safetensors and torch files it loads with weights_only=True,
+    each rank's RNG states), Birdie's and the trainer's state as JSON, then the manifest."""
+    final = runs.checkpoint_path(run_dir, state.step)
     partial = runs.partial_path(final)
     if accelerator.is_main_process and partial.exists():  # left by a run that died while saving
         shutil.rmtree(partial)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(partial))  # every rank takes part (Birdie's state gathers each rank's stream)
-    accelerator.wait_for_everyone()
+    accelerator.save_state(str(partial))
+    birdie_state = birdie.state_dict()  # every rank takes part: it gathers each rank's stream position
+    failure: CheckpointError | None = None
+    try:
+        if accelerator.is_main_process:
+            write_state(partial / runs.BIRDIE_STATE, birdie_state)
+        write_state(partial / runs.trainer_state_name(accelerator.process_index), state.state_dict())
+    except CheckpointError as exc:
+        failure = CheckpointError(f"cannot write the checkpoint {final}: {exc}")
+    except OSError as exc:
+        failure = CheckpointError(f"cannot write the checkpoint {final}: {exc.strerror or exc}")
+    # also the barrier after which rank 0 may hash every rank's files
+    _stop_everyone_if_one_failed(accelerator, failure, f"cannot write the checkpoint {final}")
     if accelerator.is_main_process:
         runs.finish_checkpoint(partial, final, keep)
     accelerator.wait_for_everyone()
+
+
+def _load_checkpoint(accelerator: Any, checkpoint: Path, birdie: Birdie, state: TrainerState) -> None:
+    """Check every file of ``checkpoint`` against its manifest, read the JSON states, then load: accelerate's
+    files first, Birdie's state, and the trainer's last (its torch RNG state is the one that must hold)."""
+    what = f"cannot resume from {checkpoint}"
+    failure: CheckpointError | None = None
+    if accelerator.is_local_main_process:  # once per machine: its processes read the same files
+        try:
+            runs.verify_checkpoint(checkpoint)
+        except CheckpointError as exc:
+            failure = exc
+    _stop_everyone_if_one_failed(accelerator, failure, what)
+    rank = accelerator.process_index
+    trainer_file = checkpoint / runs.trainer_state_name(rank)
+    try:
+        if not trainer_file.is_file():
+            saved = len(list(checkpoint.glob(runs.trainer_state_name("*"))))
+            raise CheckpointError(
+                f"{what}: it has no {trainer_file.name}: it was written by {saved} process(es), and this is "
+                f"process {rank} of {accelerator.num_processes}; resume with as many processes as the run "
+                "started with"
+            )
+        birdie_state = read_state(checkpoint / runs.BIRDIE_STATE)
+        trainer_state = read_state(trainer_file)
+        _check_rng_file(checkpoint, rank)
+    except CheckpointError as exc:
+        failure = exc
+    _stop_everyone_if_one_failed(accelerator, failure, what)
+    try:
+        accelerator.load_state(str(checkpoint))
+        birdie.load_state_dict(birdie_state)
+    except BirdieError as exc:  # e.g. a different number of processes: Birdie says what differs
+        raise CheckpointError(f"{what}: {exc}") from exc
+    # a damaged file fails in safetensors, torch or Birdie, each in its own way: say which checkpoint
+    except Exception as exc:
+        raise CheckpointError(
+            f"{what}: it is damaged or incomplete ({type(exc).__name__}: {_first_line(exc)}). Delete it to "
+            "resume from an earlier checkpoint, or start again with --overwrite"
+        ) from exc
+    try:
+        state.load_state_dict(trainer_state)
+    except ValueError as exc:
+        raise CheckpointError(f"{what}: {trainer_file.name}: {exc}") from None
+
+
+def _stop_everyone_if_one_failed(accelerator: Any, failure: CheckpointError | None, what: str) -> None:
+    """Raise on every rank when any rank failed: one rank raising alone would leave the others waiting at
+    the next collective. An all-reduce, so also a barrier."""
+    flag = torch.tensor(float(failure is not None), device=accelerator.device)
+    if float(accelerator.reduce(flag, "sum")) > 0:
+        if failure is not None:
+            raise failure
+        raise CheckpointError(f"{what}: another process found a problem (its error says which)")
+
+
+def _check_rng_file(checkpoint: Path, rank: int) -> None:
+    """accelerate's load_state skips an RNG file it cannot load with only a log line, and the resumed run is
+    then silently not exact: load it first (as accelerate does, weights_only=True) and fail with its name."""
+    from accelerate.utils import RNG_STATE_NAME
+    from accelerate.utils import load as accelerate_load
+
+    path = checkpoint / f"{RNG_STATE_NAME}_{rank}.pkl"
+    try:
+        states = accelerate_load(path)
+    except Exception as exc:
+        raise CheckpointError(
+            f"cannot resume from {checkpoint}: {path.name} cannot be loaded as RNG states "
+            f"({type(exc).__name__}: {_first_line(exc)})"
+        ) from exc
+    needed = {"random_state", "numpy_random_seed", "torch_manual_seed"}
+    if not isinstance(states, dict) or not needed <= set(states):
+        raise CheckpointError(
+            f"cannot resume from {checkpoint}: {path.name} does not hold the RNG states {sorted(needed)}"
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "no message"
 
 
 def _to(device: torch.device, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -97,7 +97,12 @@ def test_two_processes_under_torchrun_train_the_quickstart_and_resume(tmp_path):
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in metrics] == [0]
     ckpt = out / "checkpoints" / "step_0000020"
-    assert {"random_states_0.pkl", "random_states_1.pkl", "custom_checkpoint_0.pkl"} <= {
-        p.name for p in ckpt.iterdir()
-    }
+    assert {
+        "random_states_0.pkl",
+        "random_states_1.pkl",
+        "birdie_state.json",
+        "trainer_state_0.json",
+        "trainer_state_1.json",
+        "manifest.json",
+    } <= {p.name for p in ckpt.iterdir()}
     assert {p.name for p in out.glob("*.png")} == {"mixture.png", "validation_loss.png", "train_loss.png"}

@@ -49,7 +49,7 @@ def test_a_run_leaves_config_logs_checkpoints_and_plots(tmp_path):
     assert {"model.safetensors", "optimizer.bin", "scheduler.bin", "random_states_0.pkl"} <= {
         p.name for p in ckpt.iterdir()
     }
-    assert {"custom_checkpoint_0.pkl", "custom_checkpoint_1.pkl"} <= {p.name for p in ckpt.iterdir()}
+    assert {"birdie_state.json", "trainer_state_0.json", "manifest.json"} <= {p.name for p in ckpt.iterdir()}
 
 
 def test_resume_after_an_interruption_gives_the_same_loss_curve(tmp_path, monkeypatch):
@@ -165,7 +165,7 @@ def test_an_existing_run_directory_is_refused_unless_resume_or_overwrite(tmp_pat
     assert (other / "thesis.tex").read_text() == "years of work"
 
 
-@pytest.mark.parametrize("damaged", ["model.safetensors", "optimizer.bin", "custom_checkpoint_0.pkl"])
+@pytest.mark.parametrize("damaged", ["model.safetensors", "optimizer.bin", "birdie_state.json"])
 def test_a_truncated_checkpoint_is_a_clear_error_and_nothing_is_overwritten(tmp_path, damaged):
     run = tmp_path / "run"
     train(tiny_config(run), max_steps=4, echo=quiet)
@@ -249,3 +249,12 @@ def test_the_birdie_agent_moves_weight_away_from_an_unlearnable_objective(tmp_pa
     assert start == pytest.approx(0.25)
     assert late < start
     assert of_batches < start
+
+
+def test_batches_larger_than_memory_are_refused_before_anything_is_written(tmp_path):
+    huge = tiny_config(tmp_path / "run", batch_size=4_000_000, sequence_length=4096)
+    with pytest.raises(ConfigError) as info:
+        train(huge, echo=quiet)
+    assert [i.path for i in info.value.issues] == ["batch_size"]
+    assert "more than the" in info.value.issues[0].message and "available on this machine" in info.value.issues[0].message
+    assert not (tmp_path / "run").exists()
