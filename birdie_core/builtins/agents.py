@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from birdie_core.errors import ConfigError, ConfigIssue
-from birdie_core.interfaces import Agent, AgentConfig, Arm, Decision, normalise
+from birdie_core.interfaces import Agent, AgentConfig, Arm, ConfigFloat, Decision, normalise
 
 __all__ = ["StaticAgent", "StaticAgentConfig"]
 
@@ -16,7 +16,7 @@ __all__ = ["StaticAgent", "StaticAgentConfig"]
 class StaticAgentConfig(AgentConfig):
     """Parameters of ``static``: weights that replace some objectives' ``prob``."""
 
-    probs: dict[str, float] | None = Field(
+    probs: dict[str, ConfigFloat] | None = Field(
         None, description="Weights by objective id, replacing those entries' `prob` (others keep theirs)."
     )
 

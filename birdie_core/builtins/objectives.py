@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import Field
 
-from birdie_core.interfaces import Example, Objective, ObjectiveConfig, ObjectiveContext
+from birdie_core.interfaces import ConfigFloat, Example, Objective, ObjectiveConfig, ObjectiveContext
 
 __all__ = ["NextTokenPrediction", "NextTokenPredictionConfig", "PrefixLM", "PrefixLMConfig"]
 
@@ -53,7 +53,7 @@ class NextTokenPrediction(Objective[NextTokenPredictionConfig]):
 class PrefixLMConfig(ObjectiveConfig):
     """Parameters of ``prefix_lm``: where the prefix ends."""
 
-    prefix_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] | None = Field(
+    prefix_fraction: Annotated[ConfigFloat, Field(gt=0.0, lt=1.0)] | None = Field(
         0.75,
         description="Share of the consumed tokens that goes to the prefix; null = uniform random split.",
     )

@@ -33,6 +33,8 @@ from birdie_core.interfaces import (
     IGNORE_INDEX,
     PAD_ID,
     TOKEN_DTYPE,
+    ConfigFloat,
+    ConfigInt,
     Example,
     PackedBatch,
     Packer,
@@ -45,10 +47,10 @@ __all__ = ["BestFitPacker", "BestFitPackerConfig"]
 class BestFitPackerConfig(PackerConfig):
     """Parameters of ``best_fit``: when a row counts as full."""
 
-    min_fill: float = Field(
+    min_fill: ConfigFloat = Field(
         0.995, gt=0.0, le=1.0, description="A row counts as full once at least this share of it is used."
     )
-    min_space: int = Field(
+    min_space: ConfigInt = Field(
         3,
         ge=1,
         description="A row also counts as full when fewer positions than this are free (the shortest "

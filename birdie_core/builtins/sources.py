@@ -18,13 +18,14 @@ import inspect
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from birdie_core.errors import BirdieError, ConfigError, ConfigIssue, PipelineError
-from birdie_core.interfaces import WHOLE_SPLIT, Document, Shard, SourceConfig
+from birdie_core.interfaces import WHOLE_SPLIT, ConfigInt, Document, Shard, SourceConfig
 from birdie_core.tools.files import GZIP_ERRORS, UNREAD_COMPRESSIONS, expand_paths, open_compressed
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ class EmbeddedSourceConfig(SourceConfig):
     split: Literal["train", "validation"] = Field(
         "train", description="'train' (9 topics in 10) or 'validation' (every 10th topic)."
     )
-    repeat: int = Field(1, ge=1, le=100_000, description="How many times to repeat the split.")
+    repeat: ConfigInt = Field(1, ge=1, le=100_000, description="How many times to repeat the split.")
 
 
 class EmbeddedSource:
@@ -402,24 +403,63 @@ def _validate_import_string(v: str | None) -> str | None:
     return v
 
 
-def import_object(spec: str, path: str) -> Any:
-    """The object named by ``spec`` (``"package.module:function"``, or ``"package.module.function"``).
-
-    Problems are :class:`ConfigError` at ``path`` saying what could not be imported and why.
-    """
+def _split_import_string(spec: str, path: str) -> tuple[str, str]:
+    """``(module, attribute)`` of ``"package.module:function"`` or ``"package.module.function"``."""
     module_name, sep, attr = spec.partition(":")
     if not sep:
         module_name, _, attr = spec.rpartition(".")
     if not module_name or not attr:
         raise ConfigError(ConfigIssue(path, f"{spec!r} is not an import string; expected 'module:function'"))
+    return module_name, attr
+
+
+def _no_module_message(spec: str, missing: str) -> str:
+    return (
+        f"cannot import {spec!r}: no module named {missing!r} (is it installed, or its directory on "
+        f"PYTHONPATH? the working directory is {os.getcwd()})"
+    )
+
+
+def _missing_module(module_name: str) -> str | None:
+    """The first of ``module_name``'s packages (or itself) that cannot be found; None when all are there.
+
+    Nothing is imported: ``importlib.util.find_spec("a.b")`` would import (run) the package ``a``, so each
+    level is looked up with the meta path finders in its parent's search locations, as ``import`` would.
+    """
+    parts = module_name.split(".")
+    locations: list[str] | None = None
+    for depth in range(1, len(parts) + 1):
+        name = ".".join(parts[:depth])
+        loaded = sys.modules.get(name)
+        if loaded is not None:
+            found = getattr(loaded, "__path__", None)
+        elif depth > 1 and locations is None:
+            return name  # its parent is a plain module, which has no submodules
+        else:
+            spec = None
+            for finder in sys.meta_path:
+                find_spec = getattr(finder, "find_spec", None)
+                spec = find_spec(name, locations) if find_spec is not None else None
+                if spec is not None:
+                    break
+            if spec is None:
+                return name
+            found = spec.submodule_search_locations
+        locations = list(found) if found is not None else None
+    return None
+
+
+def import_object(spec: str, path: str) -> Any:
+    """The object named by ``spec`` (``"package.module:function"``, or ``"package.module.function"``).
+
+    Problems are :class:`ConfigError` at ``path`` saying what could not be imported and why.
+    """
+    module_name, attr = _split_import_string(spec, path)
     try:
         obj: Any = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
         if e.name and module_name.split(".")[0] == e.name.split(".")[0] and module_name.startswith(e.name):
-            msg = (
-                f"cannot import {spec!r}: no module named {e.name!r} (is it installed, or its directory on "
-                f"PYTHONPATH? the working directory is {os.getcwd()})"
-            )
+            msg = _no_module_message(spec, e.name)
         else:
             msg = f"cannot import {spec!r}: importing {module_name!r} failed: {type(e).__name__}: {e}"
         raise ConfigError(ConfigIssue(path, msg)) from e
@@ -461,7 +501,7 @@ class CallableSourceConfig(SourceConfig):
     sharded_by_function: bool = Field(
         True, description="Call fn(split, worker_id, num_workers, rng_seed) and let it shard."
     )
-    seed: int = Field(0, description="Passed to the function as rng_seed.")
+    seed: ConfigInt = Field(0, description="Passed to the function as rng_seed.")
 
     @field_validator("function", "text_grabber")
     @classmethod
@@ -493,6 +533,29 @@ class CallableSource:
     """
 
     Config = CallableSourceConfig
+
+    @classmethod
+    def find_modules(cls, config: CallableSourceConfig) -> None:
+        """Check that the modules ``function`` and ``text_grabber`` name exist, without importing them.
+
+        For ``birdie config check``: importing runs the module's code, which a check must not do. Raises the
+        :class:`ConfigError` building the source would raise for a missing module; whether the function is
+        there and callable is only known once it is imported.
+        """
+        issues = []
+        for path in ("function", "text_grabber"):
+            spec = getattr(config, path)
+            if spec is None:
+                continue
+            try:
+                missing = _missing_module(_split_import_string(spec, path)[0])
+            except ConfigError as exc:
+                issues.extend(exc.issues)
+                continue
+            if missing is not None:
+                issues.append(ConfigIssue(path, _no_module_message(spec, missing)))
+        if issues:
+            raise ConfigError(issues)
 
     def __init__(self, config: CallableSourceConfig):
         fn = import_object(config.function, "function")

@@ -42,18 +42,37 @@ class ByteTokenizerConfig(TokenizerConfig):
 
 
 class ByteTokenizer(ReservedIdsTokenizer[ByteTokenizerConfig]):
-    """UTF-8 bytes: byte ``b`` is id ``b + 1``. Needs no file and no network."""
+    """UTF-8 bytes: byte ``b`` is id ``b + 1``. Needs no file and no network.
+
+    A lone surrogate in a text (a Python string can hold one, e.g. from the JSON ``"\\ud800"``) has no UTF-8
+    form: it is encoded as U+FFFD, as the file source replaces invalid UTF-8, and counted in
+    ``stats["surrogates_replaced"]`` (which reaches the training process with the source's counters).
+    """
 
     Config = ByteTokenizerConfig
 
     def __init__(self, config: ByteTokenizerConfig | None = None, specials: Sequence[str] = ()):
         self.config = config or ByteTokenizerConfig(name="bytes")
+        self.stats: dict[str, int] = {"surrogates_replaced": 0}
         self.reserve(257, specials)
 
     def encode(self, text: str) -> np.ndarray:
-        # surrogatepass: a lone surrogate (from a badly decoded source) still round-trips instead of raising
-        raw = text.encode("utf-8", errors="surrogatepass") if isinstance(text, str) else bytes(text)
+        if not isinstance(text, str):
+            raw = bytes(text)
+        else:
+            try:
+                raw = text.encode("utf-8")
+            except UnicodeEncodeError:  # only lone surrogates make a str unencodable: the rare, slower path
+                raw = self._replace_surrogates(text)
         return np.frombuffer(raw, dtype=np.uint8).astype(TOKEN_DTYPE) + 1
+
+    def _replace_surrogates(self, text: str) -> bytes:
+        # whole-array work on the code points: a document may be megabytes, a Python loop per character is not
+        codes = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype="<u4").copy()
+        lone = (codes >= 0xD800) & (codes <= 0xDFFF)
+        codes[lone] = 0xFFFD
+        self.stats["surrogates_replaced"] += int(lone.sum())
+        return codes.tobytes().decode("utf-32-le").encode("utf-8")
 
     def decode_run(self, run: np.ndarray) -> str:
         return (run - 1).astype(np.uint8).tobytes().decode("utf-8", errors="replace")

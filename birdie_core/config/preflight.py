@@ -28,7 +28,7 @@ from birdie_core.kinds import KindName
 from birdie_core.registry import Registry, default_registry
 
 if TYPE_CHECKING:
-    from birdie_core.pipeline.build import Components
+    from birdie_core.pipeline.build import Components, Split
 
 __all__ = [
     "BYTES_PER_POSITION",
@@ -50,7 +50,8 @@ def check_config(source: ConfigSource, registry: Registry | None = None) -> Comp
     """Validate ``source``, then build what a run builds before its first batch; every problem at once.
 
     Reports, each with its config path (and file and line for YAML): data files and glob patterns that match
-    nothing, vocabularies that cannot be read, missing packages (with the extra that installs them),
+    nothing, vocabularies that cannot be read, modules of `callable` sources that cannot be found (looked up,
+    never imported), missing packages (with the extra that installs them),
     anything else a component refuses when built, an agent without the reward it needs, and batches larger
     than this machine's available memory (see :func:`memory_problems`). Validation problems are raised
     first, alone: nothing can be built from an invalid config. Returns the resolved components.
@@ -65,10 +66,12 @@ def check_config(source: ConfigSource, registry: Registry | None = None) -> Comp
     issues = IssueCollector(lines)
     build = _Builder(issues, registry)
 
-    build(("data", "train"), "source", cfg.data.train.name, lambda: components.source("train"))
+    build(("data", "train"), "source", cfg.data.train.name, lambda: _check_source(components, "train"))
     validation = cfg.data.validation
     if validation is not None:
-        build(("data", "validation"), "source", validation.name, lambda: components.source("validation"))
+        build(
+            ("data", "validation"), "source", validation.name, lambda: _check_source(components, "validation")
+        )
     objectives = build(("objectives",), "objective", None, components.objectives)
     if objectives is not None:
         build(("tokenizer",), "tokenizer", cfg.tokenizer.name, lambda: components.tokenizer(objectives))
@@ -88,6 +91,23 @@ def check_config(source: ConfigSource, registry: Registry | None = None) -> Comp
         build(("packer",), "packer", cfg.packer.name, components.packer)
     issues.raise_if_any()
     return components
+
+
+def _check_source(components: Components, split: Split) -> None:
+    """Build the source, except a ``callable`` one naming its functions by module: those are only looked up.
+
+    Building it would import the module, running its top-level code; a check must not run the user's code.
+    """
+    from birdie_core.builtins.sources import CallableSource
+
+    src_cfg = getattr(components.config.data, split)
+    objects = components.objects
+    # the same choice as Components.source: functions given beside the config are used, not the modules
+    given = objects.ds_validation if src_cfg is not None and src_cfg.split == "validation" else None
+    if isinstance(src_cfg, CallableSource.Config) and given is None and objects.ds is None:
+        CallableSource.find_modules(src_cfg)  # the paths are completed by the builder
+    else:
+        components.source(split)
 
 
 class _Builder:

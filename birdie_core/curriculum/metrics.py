@@ -13,7 +13,8 @@
                   "example_gap": {...}, "token_gap": {...}, "max_abs_example_gap": 0.03, ...},
      "data": {"documents_read": 812, "documents_too_short": 3, "tail_tokens_dropped": 40,
               "examples": {"ntp": 950, ...}, "positions": {"ntp": 61234, ...},
-              "source": {"documents": 815, "empty": 2, "invalid_utf8": 1}}}   # since the start, all ranks
+              "source": {"documents": 815, "empty": 2, "invalid_utf8": 1},    # since the start, all ranks
+              "tokenizer": {"surrogates_replaced": 0}}}                       # (bytes; {} for most)
 
 ``commanded_share`` is the draw probability per example; ``example_share`` (examples per objective) is what
 the draws gave and tracks it up to sampling noise and redraws (an objective that cannot use a short leftover

@@ -181,9 +181,11 @@ class BatchInfo:
 
 def data_stats_of(pipeline: Pipeline) -> dict[str, Any]:
     """A pipeline's counters as plain data: documents read and skipped (and why), tokens dropped, examples and
-    positions per arm, and its source's own counters (``source.stats``: empty documents, invalid UTF-8, ...)."""
+    positions per arm, its source's own counters (``source.stats``: empty documents, invalid UTF-8, ...) and its
+    tokenizer's (``tokenizer.stats``, e.g. the bytes tokenizer's lone surrogates replaced)."""
     stats = pipeline.stats
     source_stats = getattr(pipeline.source, "stats", None)
+    tokenizer_stats = getattr(pipeline.tokenizer, "stats", None)
     return {
         "documents_read": stats.documents_read,
         "documents_too_short": stats.documents_skipped,
@@ -192,6 +194,9 @@ def data_stats_of(pipeline: Pipeline) -> dict[str, Any]:
         "examples": stats.examples.tolist(),
         "positions": stats.positions.tolist(),
         "source": {k: int(v) for k, v in source_stats.items()} if isinstance(source_stats, dict) else {},
+        "tokenizer": (
+            {k: int(v) for k, v in tokenizer_stats.items()} if isinstance(tokenizer_stats, dict) else {}
+        ),
     }
 
 
@@ -204,6 +209,7 @@ def sum_data_stats(parts: Iterable[dict[str, Any]], arm_keys: tuple[str, ...]) -
         "examples": dict.fromkeys(arm_keys, 0),
         "positions": dict.fromkeys(arm_keys, 0),
         "source": {},
+        "tokenizer": {},
     }
     for part in parts:
         for key in ("documents_read", "documents_too_short", "tail_tokens_dropped"):
@@ -212,8 +218,10 @@ def sum_data_stats(parts: Iterable[dict[str, Any]], arm_keys: tuple[str, ...]) -
             values = part[key].values() if isinstance(part[key], dict) else part[key]
             for arm, n in zip(arm_keys, values):
                 total[key][arm] += int(n)
-        for key, n in part["source"].items():
-            total["source"][key] = total["source"].get(key, 0) + int(n)
+        for group in ("source", "tokenizer"):
+            # .get: counters saved before tokenizers had any carry no "tokenizer" group
+            for key, n in part.get(group, {}).items():
+                total[group][key] = total[group].get(key, 0) + int(n)
     return total
 
 

@@ -4,7 +4,7 @@ The text and DNA plugins register them with their own defaults and checks; a plu
 token does the same::
 
     class ResidueInfillingConfig(SpanNoiseConfig):
-        mean_span: float = Field(5.0, ge=1.0, description="Mean length of a noise span in residues.")
+        mean_span: ConfigFloat = Field(5.0, ge=1.0, description="Mean length of a noise span in residues.")
 
     class ResidueInfilling(InfillingObjective[ResidueInfillingConfig]):
         Config = ResidueInfillingConfig
@@ -26,7 +26,7 @@ from typing import ClassVar, TypeVar
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
-from birdie_core.interfaces import Example, Objective, ObjectiveConfig, ObjectiveContext
+from birdie_core.interfaces import ConfigFloat, Example, Objective, ObjectiveConfig, ObjectiveContext
 from birdie_core.tools.noise import (
     marker_corruption,
     noise_mask_avoiding,
@@ -54,10 +54,10 @@ __all__ = [
 class SpanNoiseConfig(ObjectiveConfig):
     """Parameters of T5 span noise: the share of the consumed tokens that is noise, and the spans' mean length."""
 
-    corruption_rate: float = Field(
+    corruption_rate: ConfigFloat = Field(
         0.15, gt=0.0, lt=1.0, description="Share of the consumed tokens that are noise (T5: 0.15)."
     )
-    mean_span: float = Field(3.0, ge=1.0, description="Mean length of a noise span in tokens (T5: 3).")
+    mean_span: ConfigFloat = Field(3.0, ge=1.0, description="Mean length of a noise span in tokens (T5: 3).")
 
 
 class MaskedSpansConfig(SpanNoiseConfig):

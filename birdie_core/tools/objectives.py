@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import AfterValidator, BeforeValidator, ValidationInfo
 
-from birdie_core.interfaces import Objective, ObjectiveContext
+from birdie_core.interfaces import ConfigInt, Objective, ObjectiveContext
 from birdie_core.tools.noise import noise_counts
 
 __all__ = [
@@ -87,7 +87,7 @@ def _check_range(value: tuple[int, int]) -> tuple[int, int]:
 
 
 #: ``[min, max]`` of positive integers, both inclusive; a single integer ``n`` means ``[n, n]``
-IntRange = Annotated[tuple[int, int], BeforeValidator(_as_range), AfterValidator(_check_range)]
+IntRange = Annotated[tuple[ConfigInt, ConfigInt], BeforeValidator(_as_range), AfterValidator(_check_range)]
 
 
 def _check_marker(value: str) -> str:

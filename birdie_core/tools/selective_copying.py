@@ -24,7 +24,15 @@ from typing import ClassVar, TypeVar
 import numpy as np
 from pydantic import Field
 
-from birdie_core.interfaces import TOKEN_DTYPE, Example, Objective, ObjectiveConfig, ObjectiveContext
+from birdie_core.interfaces import (
+    TOKEN_DTYPE,
+    ConfigFloat,
+    ConfigInt,
+    Example,
+    Objective,
+    ObjectiveConfig,
+    ObjectiveContext,
+)
 from birdie_core.tools.objectives import IntRange, MarkerName, room
 
 __all__ = ["Placement", "SelectiveCopyingObjective", "SelectiveCopyingObjectiveConfig"]
@@ -52,13 +60,13 @@ class SelectiveCopyingObjectiveConfig(ObjectiveConfig):
         (1, 8),
         description="[min, max] tokens of each delimiter (paper: 1..8); grown up to max to be unique.",
     )
-    instruction_at_end: float = Field(
+    instruction_at_end: ConfigFloat = Field(
         0.5,
         ge=0.0,
         le=1.0,
         description="Probability that the queries follow the context instead of preceding it.",
     )
-    max_attempts: int = Field(8, ge=1, description="Positions tried per span before it is dropped.")
+    max_attempts: ConfigInt = Field(8, ge=1, description="Positions tried per span before it is dropped.")
     copy_marker: MarkerName = Field("[COPY]", description="Marker opening each query.")
     start_marker: MarkerName = Field("[START]", description="Marker before the start delimiter.")
     end_marker: MarkerName = Field("[END]", description="Marker before the end delimiter.")

@@ -11,6 +11,7 @@ import base64
 import concurrent.futures
 import hashlib
 import importlib.util
+import json
 import pickle
 import socket
 from pathlib import Path
@@ -204,6 +205,19 @@ def test_bytes_round_trip_property(text):
     assert ids.shape == (len(text.encode("utf-8")),)
     assert tok.decode(ids) == text
     assert not tok.is_special(ids).any()
+
+
+def test_bytes_replaces_and_counts_lone_surrogates():
+    tok = ByteTokenizer()
+    text = json.loads('"a\\ud800b \\udfff\\ud800 \\ud83d\\ude00 \\u00e9"')  # JSON can hold lone surrogates
+    assert text == "a\ud800b \udfff\ud800 \U0001f600 \u00e9"
+    ids = tok.encode(text)
+    assert tok.decode(ids) == "a\ufffdb \ufffd\ufffd \U0001f600 \u00e9"
+    assert ids.dtype == TOKEN_DTYPE and ids.flags.writeable
+    assert tok.stats == {"surrogates_replaced": 3}
+    tok.encode("a clean document, \u00e9")
+    tok.encode("\udc80" * 100_000)
+    assert tok.stats == {"surrogates_replaced": 100_003}
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -634,3 +634,63 @@ def test_birdie_config_check_reports_every_problem_of_one_file_at_once(tmp_path)
         ["  - careless.yaml:4:32", "data.train.paths[0]"],
     ]
     assert proc.stderr.startswith("error: 3 problems in the configuration:")
+
+
+def test_birdie_config_check_looks_up_a_callable_module_without_importing_it(tmp_path):
+    # importing the module would run this: a check must not run the code a config names
+    marker = tmp_path / "imported.txt"
+    package = tmp_path / "userdata"
+    package.mkdir()
+    (package / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (package / "docs.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\n\ndef documents(split, worker_id, num_workers, rng_seed):\n"
+        "    return ['a document']\n"
+    )
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        "data:\n"
+        "  train: {name: callable, function: 'userdata.docs:documents'}\n"
+        "  validation: {name: callable, function: userdata.docs.documents, text_grabber: 'userdata:grab'}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIRDIE_")}
+    env["PYTHONPATH"] = str(tmp_path)
+    command = [BIRDIE, "config", "check", good.name]
+    proc = subprocess.run(
+        command, capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env, check=False
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "OK" in proc.stdout
+    assert not marker.exists(), "config check imported the callable source's module"
+
+    missing = tmp_path / "missing.yaml"
+    missing.write_text(
+        "data:\n"
+        "  train: {name: callable, function: 'userdata.nope:documents'}\n"
+        "  validation: {name: callable, function: 'no_such_module_for_birdie:documents'}\n"
+    )
+    command = [BIRDIE, "config", "check", missing.name]
+    proc = subprocess.run(
+        command, capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env, check=False
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert (
+        "missing.yaml:2:27: data.train.function: cannot import 'userdata.nope:documents': no module named "
+        "'userdata.nope'" in proc.stderr
+    ), proc.stderr
+    assert "data.validation.function" in proc.stderr and "'no_such_module_for_birdie'" in proc.stderr
+    assert not marker.exists(), "config check imported a package to look up its submodule"
+
+
+def test_find_modules_reports_both_fields_and_bad_import_strings():
+    from birdie_core.builtins.sources import CallableSource
+
+    CallableSource.find_modules(CallableSource.Config(name="callable", function="json:loads"))
+    config = CallableSource.Config(
+        name="callable", function="os.path.nope_module.fn", text_grabber="no_such_module_for_birdie.grab"
+    )
+    with pytest.raises(ConfigError) as info:
+        CallableSource.find_modules(config)
+    issues = {i.path: i.message for i in info.value.issues}
+    assert "no module named 'os.path.nope_module'" in issues["function"]
+    assert "no module named 'no_such_module_for_birdie'" in issues["text_grabber"]
+    assert "is it installed, or its directory on PYTHONPATH?" in issues["text_grabber"]

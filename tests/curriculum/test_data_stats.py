@@ -53,3 +53,24 @@ def test_worker_counters_reach_the_training_process_and_the_metrics(tmp_path, nu
     last = metrics[-1]["data"]
     assert last["source"]["invalid_utf8"] >= 4 and last["documents_read"] >= 36
     assert last["examples"]["ntp"] > 0
+
+
+def test_lone_surrogates_replaced_by_the_bytes_tokenizer_reach_the_training_process(tmp_path):
+    # JSON's "\\ud800" decodes to a lone surrogate, which the source passes on and the tokenizer replaces
+    records = [json.dumps({"text": f"{i}: {TEXT}"}) for i in range(20)]
+    records[5] = '{"text": "lone \\ud800 surrogate, ' + TEXT + '"}'
+    data = tmp_path / "docs.jsonl"
+    data.write_text("\n".join(records) + "\n")
+    cfg = {
+        "batch_size": 2,
+        "sequence_length": 64,
+        "data": {"train": {"name": "files", "paths": [str(data)]}, "validation": None},
+        "objectives": [{"name": "next_token_prediction", "id": "ntp"}],
+        "workers": {"num_workers": 2},
+    }
+    with Birdie(cfg, registry=load_registry(autoload=False), run_dir=tmp_path / "run") as birdie:
+        for _ in range(12):
+            birdie.get_next_training_sample()
+        stats = birdie.data_stats()
+    assert stats["documents_read"] >= 10
+    assert stats["tokenizer"]["surrogates_replaced"] >= 1

@@ -11,13 +11,13 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from birdie_core import Example, Objective, ObjectiveConfig, ObjectiveContext
+from birdie_core import ConfigInt, Example, Objective, ObjectiveConfig, ObjectiveContext
 
 
 class ReverseConfig(ObjectiveConfig):
     """Parameters of ``reverse``."""
 
-    min_tokens: int = Field(2, ge=2, description="Shortest span worth reversing.")
+    min_tokens: ConfigInt = Field(2, ge=2, description="Shortest span worth reversing.")
 
 
 class Reverse(Objective[ReverseConfig]):

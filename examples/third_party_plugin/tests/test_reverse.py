@@ -36,3 +36,22 @@ def test_target_is_the_input_span_reversed():
     assert tok.decode(ex.target) == "edcba"
     assert tok.decode(ex.prefix) == "abcde<|gen|>"
     assert tok.decode(rest) == "fgh"
+
+
+def test_min_tokens_must_be_an_integer(tmp_path):
+    import pytest
+
+    from birdie_core import ConfigError, load_config
+
+    # YAML reads `true` and `4.0` as a bool and a float; pydantic's lax mode would take them as 1 and 4
+    path = tmp_path / "strict.yaml"
+    path.write_text(
+        "objectives:\n  - {name: reverse, min_tokens: true}\n  - {name: reverse, min_tokens: 4.0}\n"
+        "  - {name: reverse, prob: .inf}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path, load_registry())
+    issues = {i.path: i.message for i in info.value.issues}
+    assert "boolean" in issues["objectives[0].min_tokens"]
+    assert "integer" in issues["objectives[1].min_tokens"]
+    assert "finite" in issues["objectives[2].prob"]

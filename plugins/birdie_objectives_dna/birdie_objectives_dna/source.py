@@ -38,7 +38,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from birdie_core import WHOLE_SPLIT, Document, Shard, SourceConfig
+from birdie_core import WHOLE_SPLIT, ConfigFloat, ConfigInt, Document, Shard, SourceConfig
 from birdie_core.tools import UNREAD_COMPRESSIONS, expand_paths
 from birdie_objectives_dna.alphabet import Kind, reverse_complement_text
 from birdie_objectives_dna.fasta import CHUNK_SIZE, Record, scan_fasta
@@ -254,23 +254,23 @@ class FastaSourceConfig(SourceConfig):
         default_factory=list,
         description="Shipped genomes to read before `paths`: lambda (NC_001416.1), t7 (NC_001604.1).",
     )
-    window: int = Field(1024, ge=1, description="Bases per window (one document).")
-    overlap: int = Field(0, ge=0, description="Bases two consecutive windows share.")
-    max_n_run: int = Field(
+    window: ConfigInt = Field(1024, ge=1, description="Bases per window (one document).")
+    overlap: ConfigInt = Field(0, ge=0, description="Bases two consecutive windows share.")
+    max_n_run: ConfigInt = Field(
         0, ge=0, description="Longest run of N kept inside a window; longer runs are cut out."
     )
-    min_length: int = Field(
+    min_length: ConfigInt = Field(
         16,
         ge=1,
         description="Stretches of fewer bases (between runs of N, or whole records) are skipped.",
     )
-    validation_every: int | None = Field(
+    validation_every: ConfigInt | None = Field(
         None, ge=2, description="Every k-th window is the validation split, the others train."
     )
-    rc_augment: float = Field(
+    rc_augment: ConfigFloat = Field(
         0.0, ge=0.0, le=1.0, description="Probability of giving a window reverse-complemented."
     )
-    seed: int = Field(0, ge=0, description="Seed of the rc_augment decisions.")
+    seed: ConfigInt = Field(0, ge=0, description="Seed of the rc_augment decisions.")
 
     @field_validator("paths", "builtin", mode="before")
     @classmethod

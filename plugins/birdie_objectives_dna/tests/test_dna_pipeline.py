@@ -176,3 +176,24 @@ def test_a_bpe_tokenizer_is_refused_with_a_clear_message(tmp_path, registry):
     ctx = ObjectiveContext(tokenizer=Bpe(), rng=np.random.default_rng(0), start_id=999)
     with pytest.raises(PipelineError, match="one id per nucleotide.*nucleotide"):
         obj.build(np.arange(1, 100, dtype=np.int32), 512, ctx)
+
+
+def test_a_bool_or_float_for_an_int_and_inf_for_a_float_are_errors_at_their_paths(registry, tmp_path):
+    # YAML reads `true` and `1.0e+9` as a bool and a float; pydantic's lax mode would take them as 1 and 10**9
+    path = tmp_path / "strict.yaml"
+    path.write_text(
+        "tokenizer: {name: nucleotide}\n"
+        "data:\n"
+        "  train: {name: fasta, builtin: [lambda], window: true, overlap: 1.0e+9, rc_augment: .inf}\n"
+        "objectives:\n"
+        "  - {name: dna.deshuffling, block: 8.0}\n"
+        "  - {name: dna.infilling, mean_span: .inf}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path, registry=registry)
+    issues = {i.path: i.message for i in info.value.issues}
+    assert "boolean" in issues["data.train.window"]
+    assert "integer" in issues["data.train.overlap"]
+    assert "finite" in issues["data.train.rc_augment"]
+    assert "integer" in issues["objectives[0].block"]
+    assert "finite" in issues["objectives[1].mean_span"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
+from birdie_core import ConfigFloat
 from birdie_core.tools import (
     AutoencodingObjective,
     MaskedSpansConfig,
@@ -19,13 +20,13 @@ MIN_TOKENS = AutoencodingObjective.MIN_TOKENS
 class AutoencodingConfig(MaskedSpansConfig):
     """Parameters of ``autoencoding``: the core's masked spans, in tokens."""
 
-    corruption_rate: float = Field(
+    corruption_rate: ConfigFloat = Field(
         0.15,
         gt=0.0,
         lt=1.0,
         description="Share of the consumed tokens that are masked (paper: 0.15, 0.85).",
     )
-    mean_span: float = Field(
+    mean_span: ConfigFloat = Field(
         3.0, ge=1.0, description="Mean length of a masked span in tokens (paper: 3, 8, 32)."
     )
 

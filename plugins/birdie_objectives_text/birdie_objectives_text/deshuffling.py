@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from birdie_core import TOKEN_DTYPE, Example, Objective, ObjectiveConfig, ObjectiveContext
+from birdie_core import TOKEN_DTYPE, ConfigFloat, Example, Objective, ObjectiveConfig, ObjectiveContext
 from birdie_core.tools import check_length_allows, copy_length, room
 
 __all__ = ["Deshuffling", "DeshufflingConfig", "permute_fraction"]
@@ -42,7 +42,7 @@ def _shuffle_characters(text: str, fraction: float, rng: np.random.Generator) ->
 class DeshufflingConfig(ObjectiveConfig):
     """Parameters of ``deshuffling``: the share of units permuted, and what a unit is."""
 
-    fraction: float = Field(
+    fraction: ConfigFloat = Field(
         0.5, gt=0.0, le=1.0, description="Share of the units that are permuted (paper: 0.5 or 1.0)."
     )
     unit: Literal["characters", "tokens"] = Field(

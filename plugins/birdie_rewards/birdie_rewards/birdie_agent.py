@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from birdie_core import Agent, AgentConfig, Arm, Decision
+from birdie_core import Agent, AgentConfig, Arm, ConfigFloat, ConfigInt, Decision
 from birdie_rewards.candidates import SAMPLERS
 from birdie_rewards.checks import InvalidLossError, check_agent_state, check_losses, check_rewards
 from birdie_rewards.classes import class_index, class_weights
@@ -36,43 +36,47 @@ STATE_VERSION = 1
 class BirdieAgentConfig(AgentConfig):
     """Parameters of the ``birdie`` agent (defaults: the paper's, with a small model)."""
 
-    warmup_steps: int = Field(250, ge=0, description="Use the uniform mixture before this step.")
-    explore_max: float = Field(0.5, ge=0, le=1, description="Exploration probability at step 0.")
-    explore_min: float = Field(0.2, ge=0, le=1, description="Exploration probability after the decay.")
-    explore_decay: float = Field(
+    warmup_steps: ConfigInt = Field(250, ge=0, description="Use the uniform mixture before this step.")
+    explore_max: ConfigFloat = Field(0.5, ge=0, le=1, description="Exploration probability at step 0.")
+    explore_min: ConfigFloat = Field(0.2, ge=0, le=1, description="Exploration probability after the decay.")
+    explore_decay: ConfigFloat = Field(
         0.5, gt=0, le=1, description="Share of num_steps over which exploration decays (cosine)."
     )
-    explore_classes: tuple[int, int] = Field(
+    explore_classes: tuple[ConfigInt, ConfigInt] = Field(
         (1, 2), description="An exploring decision puts the mass on this many random classes [min, max]."
     )
-    num_candidates: int = Field(2048, ge=1, description="Random mixtures scored per decision.")
-    top_k: int = Field(8, ge=1, description="The new mixture is the mean of the best top_k candidates.")
+    num_candidates: ConfigInt = Field(2048, ge=1, description="Random mixtures scored per decision.")
+    top_k: ConfigInt = Field(8, ge=1, description="The new mixture is the mean of the best top_k candidates.")
     candidates: Literal["uniform", "hierarchical"] = Field(
         "hierarchical",
         description="uniform: the paper's (uniform weights, normalised); hierarchical: class shares first, "
         "then configurations within a class, half uniform and half Dirichlet(dirichlet_alpha).",
     )
-    dirichlet_alpha: float = Field(0.3, gt=0, lt=1, description="Concentration of the Dirichlet candidates.")
-    floor: float = Field(
+    dirichlet_alpha: ConfigFloat = Field(
+        0.3, gt=0, lt=1, description="Concentration of the Dirichlet candidates."
+    )
+    floor: ConfigFloat = Field(
         0.05,
         ge=0,
         lt=1,
         description="Total share spread evenly over all configurations (a floor of floor/K each).",
     )
-    temperature: float = Field(
+    temperature: ConfigFloat = Field(
         0.5, gt=0, description="p ∝ p^(1/temperature) on the chosen mixture (<1 sharpens; 1: the paper's)."
     )
-    width: int = Field(128, ge=4, description="Reward-model width (paper: 256).")
-    layers: int = Field(2, ge=1, description="Reward-model blocks (paper: 4).")
-    heads: int = Field(4, ge=1, description="Attention heads (width must be divisible by it).")
-    train_steps: int = Field(200, ge=0, description="Reward-model training steps at each evaluation.")
-    lr: float = Field(5e-4, gt=0, description="AdamW learning rate.")
-    weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay.")
-    grad_clip: float | None = Field(1.0, gt=0, description="Clip the gradient norm (null: no clipping).")
-    max_history: int = Field(
+    width: ConfigInt = Field(128, ge=4, description="Reward-model width (paper: 256).")
+    layers: ConfigInt = Field(2, ge=1, description="Reward-model blocks (paper: 4).")
+    heads: ConfigInt = Field(4, ge=1, description="Attention heads (width must be divisible by it).")
+    train_steps: ConfigInt = Field(200, ge=0, description="Reward-model training steps at each evaluation.")
+    lr: ConfigFloat = Field(5e-4, gt=0, description="AdamW learning rate.")
+    weight_decay: ConfigFloat = Field(0.1, ge=0, description="AdamW weight decay.")
+    grad_clip: ConfigFloat | None = Field(
+        1.0, gt=0, description="Clip the gradient norm (null: no clipping)."
+    )
+    max_history: ConfigInt = Field(
         1024, ge=1, description="Train on (and attend to) at most this many recent rows."
     )
-    num_threads: int | None = Field(
+    num_threads: ConfigInt | None = Field(
         1,
         ge=1,
         description="torch threads while the agent works (restored afterwards); a fixed count keeps decisions "

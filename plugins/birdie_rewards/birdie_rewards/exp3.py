@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from birdie_core import Agent, AgentConfig, Arm, Decision
+from birdie_core import Agent, AgentConfig, Arm, ConfigFloat, Decision
 from birdie_rewards.checks import check_agent_state, check_losses, check_rewards
 
 __all__ = ["ExpThreeAgent", "ExpThreeAgentConfig"]
@@ -35,7 +35,7 @@ class ExpThreeAgentConfig(AgentConfig):
     estimator: Literal["cumulative", "smoothed"] = Field(
         "cumulative", description="cumulative: sum of rewards; smoothed: ODM's smoothed mean."
     )
-    smoothing: float = Field(0.9, ge=0.0, lt=1.0, description="α of the smoothed mean.")
+    smoothing: ConfigFloat = Field(0.9, ge=0.0, lt=1.0, description="α of the smoothed mean.")
     reward_source: Literal["reward", "raw_loss"] = Field(
         "reward",
         description="reward: the configured reward function; raw_loss: the validation loss itself (ODM's "

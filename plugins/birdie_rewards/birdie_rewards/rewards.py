@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 import numpy as np
 from pydantic import Field
 
-from birdie_core import RewardConfig
+from birdie_core import ConfigFloat, RewardConfig
 from birdie_rewards.checks import InvalidLossError, check_losses
 
 __all__ = [
@@ -71,7 +71,7 @@ class BirdieRewardConfig(RewardConfig):
         description="Measure a rise against the larger loss, so that a rise gives exactly the negative of "
         "the same fall (false: always against the old loss, as the paper writes it).",
     )
-    min_loss: float = Field(1e-8, gt=0, description="Losses below this (e.g. 0) are raised to it.")
+    min_loss: ConfigFloat = Field(1e-8, gt=0, description="Losses below this (e.g. 0) are raised to it.")
 
 
 class BirdieReward(_RewardBase[BirdieRewardConfig]):
@@ -106,8 +106,10 @@ def birdie_reward(
 class RelativeImprovementRewardConfig(RewardConfig):
     """Parameters of the ``relative_improvement`` reward."""
 
-    clip: float | None = Field(1.0, gt=0, description="Clip rewards to [-clip, clip] (null: no clipping).")
-    min_loss: float = Field(1e-8, gt=0, description="Losses below this (e.g. 0) are raised to it.")
+    clip: ConfigFloat | None = Field(
+        1.0, gt=0, description="Clip rewards to [-clip, clip] (null: no clipping)."
+    )
+    min_loss: ConfigFloat = Field(1e-8, gt=0, description="Losses below this (e.g. 0) are raised to it.")
 
 
 class RelativeImprovementReward(_RewardBase[RelativeImprovementRewardConfig]):
@@ -126,12 +128,12 @@ class RelativeImprovementReward(_RewardBase[RelativeImprovementRewardConfig]):
 class LearningProgressRewardConfig(RewardConfig):
     """Parameters of the ``learning_progress`` reward."""
 
-    smoothing: float = Field(
+    smoothing: ConfigFloat = Field(
         0.5, ge=0.0, lt=1.0, description="Weight of the past in the smoothed loss (0: no smoothing)."
     )
     relative: bool = Field(True, description="Divide the change by the previous smoothed loss.")
     signed: bool = Field(False, description="Keep the sign (a fall is positive) instead of |change|.")
-    min_loss: float = Field(1e-8, gt=0, description="Losses below this (e.g. 0) are raised to it.")
+    min_loss: ConfigFloat = Field(1e-8, gt=0, description="Losses below this (e.g. 0) are raised to it.")
 
 
 class LearningProgressReward(_RewardBase[LearningProgressRewardConfig]):

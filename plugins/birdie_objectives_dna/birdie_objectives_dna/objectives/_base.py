@@ -23,7 +23,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 from pydantic import Field, ValidationInfo
 
-from birdie_core import Objective, ObjectiveConfig, ObjectiveContext, tools
+from birdie_core import ConfigFloat, Objective, ObjectiveConfig, ObjectiveContext, tools
 from birdie_objectives_dna.alphabet import Alphabet
 
 __all__ = ["DnaObjective", "DnaObjectiveConfig", "check_length_allows", "clean_stretch"]
@@ -32,7 +32,7 @@ __all__ = ["DnaObjective", "DnaObjectiveConfig", "check_length_allows", "clean_s
 class DnaObjectiveConfig(ObjectiveConfig):
     """Parameters every DNA objective accepts (beyond the core's)."""
 
-    rc_augment: float = Field(
+    rc_augment: ConfigFloat = Field(
         0.0,
         ge=0.0,
         le=1.0,

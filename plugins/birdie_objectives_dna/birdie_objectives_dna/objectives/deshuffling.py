@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, model_validator
 
-from birdie_core import Example, ObjectiveContext
+from birdie_core import ConfigFloat, ConfigInt, Example, ObjectiveContext
 from birdie_core.tools import copy_length, segment_gather_index
 from birdie_objectives_dna.alphabet import Alphabet
 from birdie_objectives_dna.objectives._base import DnaObjective, DnaObjectiveConfig, clean_stretch
@@ -31,8 +31,8 @@ def block_order(num_blocks: int, fraction: float, rng: np.random.Generator) -> n
 class KmerDeshufflingConfig(DnaObjectiveConfig):
     """Parameters of the DNA ``deshuffling``: the block size and the share of blocks permuted."""
 
-    block: int = Field(8, ge=1, le=4096, description="Bases per shuffled block (the k of the k-mers).")
-    fraction: float = Field(
+    block: ConfigInt = Field(8, ge=1, le=4096, description="Bases per shuffled block (the k of the k-mers).")
+    fraction: ConfigFloat = Field(
         1.0, gt=0.0, le=1.0, description="Share of the blocks that are permuted (paper: 0.5 or 1.0)."
     )
 

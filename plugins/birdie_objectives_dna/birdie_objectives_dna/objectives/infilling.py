@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, field_validator
 
-from birdie_core import ObjectiveContext
+from birdie_core import ConfigFloat, ObjectiveContext
 from birdie_core.tools import InfillingObjective, SpanNoiseConfig, check_mean_span_fits
 from birdie_objectives_dna.alphabet import Alphabet
 from birdie_objectives_dna.objectives._base import DnaObjective, DnaObjectiveConfig, check_length_allows
@@ -18,10 +18,10 @@ MIN_TOKENS = InfillingObjective.MIN_TOKENS
 class NucleotideInfillingConfig(SpanNoiseConfig, DnaObjectiveConfig):
     """Parameters of the DNA ``infilling``: the core's span noise, measured in nucleotides."""
 
-    corruption_rate: float = Field(
+    corruption_rate: ConfigFloat = Field(
         0.15, gt=0.0, lt=1.0, description="Share of the consumed bases that are noise (T5: 0.15)."
     )
-    mean_span: float = Field(16.0, ge=1.0, description="Mean length of a noise span in nucleotides.")
+    mean_span: ConfigFloat = Field(16.0, ge=1.0, description="Mean length of a noise span in nucleotides.")
 
     _length_allows = field_validator("length")(check_length_allows(MIN_TOKENS, "infilling"))
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from pydantic import Field, model_validator
 
-from birdie_core import ObjectiveContext
+from birdie_core import ConfigInt, ObjectiveContext
 from birdie_core.tools import (
     IntRange,
     MarkerName,
@@ -35,7 +35,7 @@ class MotifSelectiveCopyingConfig(SelectiveCopyingObjectiveConfig, DnaObjectiveC
     delimiter_length: IntRange = Field(
         (6, 16), description="[min, max] bases of each flanking k-mer; grown up to max to be unique."
     )
-    max_attempts: int = Field(8, ge=1, description="Positions tried per motif before it is dropped.")
+    max_attempts: ConfigInt = Field(8, ge=1, description="Positions tried per motif before it is dropped.")
     start_marker: MarkerName = Field("[START]", description="Marker before the start k-mer.")
     end_marker: MarkerName = Field("[END]", description="Marker before the end k-mer.")
 
