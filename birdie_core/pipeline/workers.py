@@ -28,6 +28,7 @@ array). The result pipe is widened to hold a whole batch. See ``benchmarks/`` fo
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import functools
 import multiprocessing
@@ -37,6 +38,7 @@ import sys
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -390,6 +392,23 @@ def _start_method() -> str | None:
     return "fork" if "fork" in multiprocessing.get_all_start_methods() else None
 
 
+def _close_at_exit(loader: BatchLoader) -> None:
+    """Stop ``loader``'s workers when the interpreter exits, before multiprocessing's own exit handler runs.
+
+    That handler terminates daemon children with SIGTERM and then joins them; our workers ignore SIGTERM (see
+    _die_with), so it would wait for ever. atexit runs handlers last-registered first, and this one is
+    registered when the workers start, after multiprocessing registered its own.
+    """
+    ref = weakref.ref(loader)
+
+    def close() -> None:
+        live = ref()
+        if live is not None:
+            live.close()
+
+    atexit.register(close)
+
+
 def _no_async_worker_errors(loader_iter: Any) -> None:
     """Stop torch raising a worker's death asynchronously from its SIGCHLD handler.
 
@@ -469,6 +488,7 @@ class BatchLoader:
                 self._loader.load_state_dict(state)
             self._iter = iter(self._loader)
             _no_async_worker_errors(self._iter)
+            _close_at_exit(self)
             # five int32 arrays per batch
             _widen_result_pipe(self._iter, 20 * self.cfg.batch_size * self.cfg.sequence_length)
         except BaseException as exc:
