@@ -357,7 +357,7 @@ PARENT_CHECK_INTERVAL = 0.5
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with(parent_pid: int, worker_id: int) -> None:
+def _die_with(parent_pid: int, ignore: tuple[int, ...], worker_id: int) -> None:
     """``worker_init_fn``: a worker never outlives the training process, whatever kills it.
 
     On Linux the kernel sends the worker SIGKILL when its parent dies (a parent-death signal); everywhere a
@@ -374,10 +374,10 @@ def _die_with(parent_pid: int, worker_id: int) -> None:
             pass
     if os.getppid() != parent_pid:  # the parent died before the signal was armed
         os._exit(1)
-    # Stop signals are the training process's to act on (`birdie train` checkpoints first): a scheduler or a
-    # Ctrl-C that signals the whole process group must not take the workers away before that. They still die
-    # with the training process, and BatchLoader.close() stops them with SIGKILL.
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+    # Stop signals the training process acts on itself (see _signals_to_ignore) are its to act on: a scheduler
+    # or a Ctrl-C that signals the whole process group must not take the workers away before, say, `birdie
+    # train` has written its checkpoint. The workers still die with the training process.
+    for sig in ignore:
         signal.signal(sig, signal.SIG_IGN)
 
     def watch() -> None:
@@ -390,6 +390,18 @@ def _die_with(parent_pid: int, worker_id: int) -> None:
 
 def _start_method() -> str | None:
     return "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+
+
+def _signals_to_ignore() -> tuple[int, ...]:
+    """The stop signals workers leave to the training process: SIGTERM and SIGUSR1 always (a scheduler may
+    send them to every process of a job), SIGINT when the training process handles it itself (as `birdie
+    train` does). A loop that lets Ctrl-C raise KeyboardInterrupt keeps the usual behaviour: the workers in the
+    terminal's process group stop with it."""
+    ignore = [signal.SIGTERM, signal.SIGUSR1]
+    handler = signal.getsignal(signal.SIGINT)
+    if handler not in (signal.default_int_handler, signal.SIG_DFL, None):
+        ignore.append(signal.SIGINT)
+    return tuple(int(s) for s in ignore)
 
 
 def _close_at_exit(loader: BatchLoader) -> None:
@@ -506,7 +518,7 @@ class BatchLoader:
             collate_fn=_identity,
             timeout=self.timeout,
             multiprocessing_context=_start_method(),
-            worker_init_fn=functools.partial(_die_with, os.getpid()),
+            worker_init_fn=functools.partial(_die_with, os.getpid(), _signals_to_ignore()),
             # the loader's base seed must not come from (and advance) the global torch RNG
             generator=torch.Generator().manual_seed(self.seed),
             snapshot_every_n_steps=1,
