@@ -634,9 +634,6 @@ class BatchLoader:
             return
         workers = list(getattr(it, "_workers", None) or [])
         _no_async_worker_errors(it)  # they may exit now without torch raising about it
-        done = getattr(it, "_workers_done_event", None)
-        if done is not None:
-            done.set()
         for w in workers:
             if w.is_alive():
                 w.kill()
@@ -646,6 +643,12 @@ class BatchLoader:
             if w.is_alive():
                 w.kill()
                 w.join(timeout=1.0)
-        shutdown = getattr(it, "_shutdown_workers", None)
-        if shutdown is not None:
-            shutdown()  # closes the queues; the joins in it return at once
+        # Not torch's _shutdown_workers: it sets the workers' done event, whose lock the workers take every
+        # time they check it, and a worker killed while holding it (here, or by anything else) would make that
+        # wait for ever. Marking the iterator shut down keeps torch from trying later (on collection); the
+        # queues are closed here without waiting on their feeder threads.
+        it._shutdown = True
+        for queue in [getattr(it, "_worker_result_queue", None), *(getattr(it, "_index_queues", None) or [])]:
+            if queue is not None:
+                queue.cancel_join_thread()
+                queue.close()
