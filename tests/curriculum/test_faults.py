@@ -162,9 +162,10 @@ def test_ctrl_c_stops_the_training_process_and_every_worker(tmp_path):
         time.sleep(0.3)
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         t0 = time.monotonic()
-        proc.wait(timeout=5)
+        # the interpreter's own teardown with torch loaded takes about a second alone, longer on a busy machine
+        proc.wait(timeout=15)
         assert "KeyboardInterrupt" in proc.stderr.read()
-        assert wait_gone(pids, 5 - (time.monotonic() - t0))
+        assert wait_gone(pids, 15 - (time.monotonic() - t0))
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
