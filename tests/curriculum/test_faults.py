@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -134,7 +135,8 @@ def test_garbage_collection_stops_every_worker(registry):
 
 
 CTRL_C_SCRIPT = """
-import json, sys
+import faulthandler, json, signal, sys
+faulthandler.register(signal.SIGUSR2, all_threads=True)  # the test asks for the stacks if it does not exit
 from tests.support import make_config, make_registry
 from birdie_core.curriculum.birdie import Birdie
 birdie = Birdie(make_config(num_workers=2), registry=make_registry())   # no `with`, no close()
@@ -143,6 +145,30 @@ print(json.dumps(birdie.worker_pids()), flush=True)
 while True:
     birdie.get_next_training_sample()
 """
+
+
+def hang_report(proc, pids):
+    """What a hung child was doing: its Python stacks (faulthandler), py-spy's view if installed, the processes."""
+    parts = [f"load average {os.getloadavg()}"]
+    for pid in [proc.pid, *pids]:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                parts.append(f"pid {pid}: {f.read()[:120]}")
+            with open(f"/proc/{pid}/wchan") as f:
+                parts.append(f"  wchan {f.read()}")
+        except OSError as e:
+            parts.append(f"pid {pid}: {e}")
+    spy = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
+    if os.path.exists(spy):
+        for pid in [proc.pid, *pids]:
+            out = subprocess.run([spy, "dump", "--native", "--pid", str(pid)], capture_output=True, text=True)
+            parts.append(f"py-spy {pid}:\n{out.stdout}{out.stderr}")
+    os.kill(proc.pid, signal.SIGUSR2)
+    time.sleep(1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    _, err = proc.communicate()
+    parts.append("stderr:\n" + err)
+    return "\n".join(parts)
 
 
 @pytest.mark.xfail(
@@ -168,7 +194,10 @@ def test_ctrl_c_stops_the_training_process_and_every_worker(tmp_path):
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         t0 = time.monotonic()
         # the interpreter's own teardown with torch loaded takes about a second alone, longer on a busy machine
-        proc.wait(timeout=15)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the training process did not exit within 15 s of Ctrl-C:\n" + hang_report(proc, pids))
         assert "KeyboardInterrupt" in proc.stderr.read()
         assert wait_gone(pids, 15 - (time.monotonic() - t0))
     finally:
