@@ -175,6 +175,8 @@ class PackedBatch:
     arm_positions: np.ndarray
     #: document tokens consumed per arm in this batch
     arm_consumed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    #: the id in ``input_ids`` wherever ``segment_ids == 0`` (the tokenizer's pad id)
+    pad_id: int = PAD_ID
 
     TENSOR_KEYS: ClassVar[tuple[str, ...]] = (
         "input_ids",
@@ -218,11 +220,14 @@ WHOLE_SPLIT = Shard()
 
 @runtime_checkable
 class Tokenizer(Protocol):
-    """Text ↔ ids. Id 0 is the pad id and never a real token; specials are reserved ids.
+    """Text ↔ ids, with reserved ids for padding, sentinels and markers.
 
     Registered tokenizer classes are built as ``cls(config, specials)`` where ``specials`` lists the marker
     names (paradigms, start-of-generation, selective-copying markers) the configured objectives need; each
-    becomes one reserved id. ``num_sentinels`` sentinel ids are reserved as well.
+    gets one reserved id. ``num_sentinels`` sentinel ids are reserved as well. ``pad_id`` fills the padding
+    of a batch and never comes out of :meth:`encode` (it is 0 for ``bytes`` and ``tiktoken``, the
+    tokenizer's own pad token or an appended id for Hugging Face and SentencePiece vocabularies);
+    ``vocab_size`` counts every id, reserved ones included: it is the size a model's embedding needs.
     """
 
     vocab_size: int
@@ -359,16 +364,27 @@ class Packer(ABC, Generic[PackerConfigT]):
     """Places examples into fixed-shape rows and emits finished batches.
 
     The pipeline asks :meth:`budget` for the largest example it may add now, adds examples with :meth:`add`
-    until :meth:`ready`, then takes the batch with :meth:`pop`.
+    until :meth:`ready`, then takes the batch with :meth:`pop`. Registered packer classes are built as
+    ``cls(config, batch_size, sequence_length, num_arms, pad_id=tokenizer.pad_id)``.
     """
 
     Config: ClassVar[type[PackerConfig]] = PackerConfig
 
-    def __init__(self, config: PackerConfigT, batch_size: int, sequence_length: int, num_arms: int):
+    def __init__(
+        self,
+        config: PackerConfigT,
+        batch_size: int,
+        sequence_length: int,
+        num_arms: int,
+        *,
+        pad_id: int = PAD_ID,
+    ):
         self.config: PackerConfigT = config
         self.batch_size = batch_size
         self.sequence_length = sequence_length
         self.num_arms = num_arms
+        #: the tokenizer's pad id, which fills ``input_ids`` wherever ``segment_ids == 0``
+        self.pad_id = pad_id
 
     @abstractmethod
     def budget(self) -> int:

@@ -19,7 +19,8 @@ Layout of one example (``p = len(prefix)``, ``t = len(target)``) starting at col
     segment_ids    k … k (k = 1, 2, … per example in the row; 0 = padding)
     position_ids   0 … p + t - 2
 
-Padding (right): input 0, label -100, attention 0, segment 0, position 0.
+Padding (right): input the tokenizer's pad id (``batch.pad_id``; 0 for ``bytes`` and ``tiktoken``), label
+-100, attention 0, segment 0, position 0. Where padding is, is ``segment_ids == 0``.
 """
 
 from __future__ import annotations
@@ -72,8 +73,16 @@ class BestFitPacker(Packer[BestFitPackerConfig]):
     _arm_consumed: np.ndarray
     _examples: int
 
-    def __init__(self, config: BestFitPackerConfig, batch_size: int, sequence_length: int, num_arms: int):
-        super().__init__(config, batch_size, sequence_length, num_arms)
+    def __init__(
+        self,
+        config: BestFitPackerConfig,
+        batch_size: int,
+        sequence_length: int,
+        num_arms: int,
+        *,
+        pad_id: int = PAD_ID,
+    ):
+        super().__init__(config, batch_size, sequence_length, num_arms, pad_id=pad_id)
         if batch_size < 1 or sequence_length < 1 or num_arms < 1:
             raise ValueError(
                 f"best_fit needs batch_size, sequence_length and num_arms >= 1, got "
@@ -144,6 +153,7 @@ class BestFitPacker(Packer[BestFitPackerConfig]):
             segment_arms=self._seg_arms[:, :width].copy(),
             arm_positions=self._arm_positions,
             arm_consumed=self._arm_consumed,
+            pad_id=self.pad_id,
         )
         filled = sum(self._fill)
         self._totals["batches"] += 1
@@ -201,7 +211,7 @@ class BestFitPacker(Packer[BestFitPackerConfig]):
 
     def _reset(self) -> None:
         shape = (self.batch_size, self.sequence_length)
-        self._input = np.full(shape, PAD_ID, dtype=TOKEN_DTYPE)
+        self._input = np.full(shape, self.pad_id, dtype=TOKEN_DTYPE)
         self._label = np.full(shape, IGNORE_INDEX, dtype=TOKEN_DTYPE)
         self._attn = np.zeros(shape, dtype=TOKEN_DTYPE)
         self._seg = np.zeros(shape, dtype=TOKEN_DTYPE)

@@ -73,8 +73,11 @@ def check_config(source: ConfigSource, registry: Registry | None = None) -> Comp
             ("data", "validation"), "source", validation.name, lambda: _check_source(components, "validation")
         )
     objectives = build(("objectives",), "objective", None, components.objectives)
+    tokenizer = None
     if objectives is not None:
-        build(("tokenizer",), "tokenizer", cfg.tokenizer.name, lambda: components.tokenizer(objectives))
+        tokenizer = build(
+            ("tokenizer",), "tokenizer", cfg.tokenizer.name, lambda: components.tokenizer(objectives)
+        )
     agent = build(("curriculum", "agent"), "agent", cfg.curriculum.agent.name, components.agent)
     if agent is not None:
         reward = cfg.curriculum.reward
@@ -87,8 +90,8 @@ def check_config(source: ConfigSource, registry: Registry | None = None) -> Comp
     memory = memory_problems(cfg, lines)
     for path, message in memory:
         issues.add(path, message)
-    if not memory:  # the packer allocates its batch: only worth building once the batch is known to fit
-        build(("packer",), "packer", cfg.packer.name, components.packer)
+    if not memory and tokenizer is not None:  # the packer allocates its batch: only once it is known to fit
+        build(("packer",), "packer", cfg.packer.name, lambda: components.packer(tokenizer))
     issues.raise_if_any()
     return components
 

@@ -157,9 +157,12 @@ class Components:
                 )
         return entry.obj(src_cfg)
 
-    def packer(self) -> Packer[Any]:
+    def packer(self, tokenizer: Tokenizer) -> Packer[Any]:
+        """The configured packer, padding with ``tokenizer``'s pad id."""
         cfg = self.config
-        return self._packer.obj(cfg.packer, cfg.batch_size, cfg.sequence_length, len(self.arms))
+        return self._packer.obj(
+            cfg.packer, cfg.batch_size, cfg.sequence_length, len(self.arms), pad_id=tokenizer.pad_id
+        )
 
     def agent(self) -> Agent[Any]:
         """The configured agent; its initial mixture comes from each objective's ``prob``."""
@@ -210,7 +213,7 @@ class Components:
             source,
             objectives,
             self.arms,
-            self.packer(),
+            self.packer(tokenizer),
             normalise(mixture),
             cfg.seed,
             cfg.start_generating_paradigm,

@@ -6,7 +6,7 @@ import itertools
 
 import numpy as np
 
-from birdie_core.interfaces import IGNORE_INDEX, PAD_ID, PackedBatch
+from birdie_core.interfaces import IGNORE_INDEX, PackedBatch
 
 
 def batch_segments(batch: PackedBatch) -> list[tuple[int, int, int, int]]:
@@ -37,12 +37,12 @@ def assert_batch_contract(batch: PackedBatch, num_arms: int | None = None) -> No
     inp, lab, att, seg, pos = (a.astype(np.int64) for a in arrays)
     valid = seg != 0
     assert np.all(seg >= 0)
-    assert np.all(inp[~valid] == PAD_ID), "padding input must be the pad id"
+    assert np.all(inp[~valid] == batch.pad_id), "padding input must be the pad id"
     assert np.all(lab[~valid] == IGNORE_INDEX), "padding label must be -100"
     assert np.all(att[~valid] == 0) and np.all(pos[~valid] == 0), "padding attention/position must be 0"
     assert np.all(np.isin(att, (0, 1))), "attention_mask holds 0 and 1 only"
     assert np.all(np.diff(valid.astype(np.int8), axis=1) <= 0), "padding must be at the end of a row"
-    assert np.all(inp[valid] != PAD_ID), "the pad id must not appear inside a segment"
+    assert np.all(inp[valid] != batch.pad_id), "the pad id must not appear inside a segment"
     # segments: 1, 2, 3 … each one contiguous run
     prev = np.concatenate([np.zeros((shape[0], 1), np.int64), seg[:, :-1]], axis=1)
     step = (seg - prev)[valid]

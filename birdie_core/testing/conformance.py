@@ -28,7 +28,6 @@ from birdie_core.builtins.packers import BestFitPacker
 from birdie_core.builtins.tokenizers import ByteTokenizer
 from birdie_core.interfaces import (
     IGNORE_INDEX,
-    PAD_ID,
     TOKEN_DTYPE,
     Agent,
     AgentConfig,
@@ -96,7 +95,7 @@ class ObjectiveConformance:
 
     def leak_check_tokens(self, tokenizer: Tokenizer) -> np.ndarray | None:
         """A document of distinct ordinary tokens, so a copied target span is unambiguous."""
-        ids = np.arange(1, min(tokenizer.vocab_size, 1 << 20), dtype=np.int64)
+        ids = np.arange(0, min(tokenizer.vocab_size, 1 << 20), dtype=np.int64)
         ids = ids[~np.asarray(tokenizer.is_special(ids), dtype=bool)]
         if ids.size < 16:
             return None
@@ -132,9 +131,10 @@ class ObjectiveConformance:
         for part in (example.prefix, example.target):
             assert isinstance(part, np.ndarray) and part.ndim == 1 and part.dtype == TOKEN_DTYPE
             assert part.shape[0] >= 1, "prefix and target must not be empty"
-            assert np.all(part > PAD_ID) and np.all(part < self._tokenizer.vocab_size), (
-                "ids must be valid, not pad"
+            assert np.all(part >= 0) and np.all(part < self._tokenizer.vocab_size), (
+                "ids must be in the vocabulary"
             )
+            assert not np.any(part == self._tokenizer.pad_id), "the pad id must not appear in an example"
         start_id = self._tokenizer.special_id(self.start_marker)
         assert example.prefix[-1] == start_id, "the prefix ends with the start-of-generation marker"
         assert example.length <= budget, f"example of length {example.length} exceeds the budget {budget}"

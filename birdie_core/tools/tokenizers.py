@@ -1,12 +1,15 @@
 """The reserved-id layout every Birdie tokenizer shares, and a base class that implements it.
 
-Id 0 is padding; the tokenizer's own vocabulary follows; then ``num_sentinels`` sentinels (``<mask_0>``,
-``<mask_1>``, …); then one id per marker name the objectives asked for (paradigms, the start-of-generation
-marker, ``[COPY]`` …), in the order given. The layout depends only on the config and the marker list, so it
-is the same in every process, and every objective and packer works with any tokenizer that follows it.
+A Birdie tokenizer has a base vocabulary (the ids its own encoder produces), a pad id, ``num_sentinels``
+sentinels (``<mask_0>``, ``<mask_1>``, …) and one id per marker name the objectives asked for (paradigms, the
+start-of-generation marker, ``[COPY]`` …). Where the tokenizer has tokens for them already (a Hugging Face
+vocabulary's pad token, T5's ``<extra_id_N>``), those ids are used; the others are appended above the base
+vocabulary, in the order pad, sentinels, markers. The layout depends only on the tokenizer, the config and
+the marker list, so it is the same in every process, and every objective and packer works with any tokenizer
+that follows it. ``bytes`` and ``tiktoken`` keep id 0 free as the pad id and shift their own ids up by one.
 
 A tokenizer plugin subclasses :class:`ReservedIdsTokenizer`, calls :meth:`~ReservedIdsTokenizer.reserve`
-with the size of its base vocabulary (pad included) and implements ``encode`` and ``decode_run``; the base
+with the size of its base vocabulary (and, optionally, its own special tokens) and implements ``encode`` and ``decode_run``; the base
 gives the rest of the :class:`~birdie_core.Tokenizer` protocol (``decode``, ``special_id``, ``sentinel_ids``,
 ``is_special``)::
 
@@ -27,7 +30,7 @@ gives the rest of the :class:`~birdie_core.Tokenizer` protocol (``decode``, ``sp
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Generic, TypeVar
 
 import numpy as np
@@ -40,21 +43,83 @@ TokenizerConfigT = TypeVar("TokenizerConfigT", bound=TokenizerConfig)
 
 
 class ReservedIds:
-    """Sentinel and marker ids above a base vocabulary of ``base_size`` ids (pad included).
+    """Pad, sentinel and marker ids around a base vocabulary of ``base_size`` ids.
 
-    ``markers`` are de-duplicated in order (empty names are skipped); ``vocab_size`` counts every id.
+    By default (the layout of ``bytes`` and ``tiktoken``) the pad id is 0, inside the base vocabulary, and
+    every sentinel and marker is a new id above it. A tokenizer that brings its own special tokens (a Hugging
+    Face or SentencePiece vocabulary) passes them instead, so that a model keeps the tokenizer's ids:
+
+    - ``pad_id``: the tokenizer's own pad id, or ``None`` to append one;
+    - ``own_sentinels``: ids of the tokenizer's own sentinel tokens (T5's ``<extra_id_0>``, …), used first;
+      sentinels beyond them are appended;
+    - ``own_markers``: marker name → an existing id (a marker the tokenizer already has a token for);
+    - ``names``: how existing ids above are shown by :meth:`decode_with` (the tokenizer's own token text).
+
+    Appended ids follow the base vocabulary in this order: the pad id (when appended), the remaining sentinels,
+    the remaining markers. ``markers`` are de-duplicated in order (empty names are skipped); ``vocab_size``
+    counts every id, appended ones included (what a model's embedding needs); ``appended`` says how many ids
+    were added above the base vocabulary.
     """
 
-    __slots__ = ("_marker_ids", "_names", "base_size", "markers", "num_sentinels", "vocab_size")
+    __slots__ = (
+        "_marker_ids",
+        "_names",
+        "_sentinels",
+        "_special",
+        "appended",
+        "base_size",
+        "markers",
+        "num_sentinels",
+        "pad_id",
+        "vocab_size",
+    )
 
-    def __init__(self, base_size: int, num_sentinels: int, markers: Sequence[str]):
+    def __init__(
+        self,
+        base_size: int,
+        num_sentinels: int,
+        markers: Sequence[str],
+        *,
+        pad_id: int | None = PAD_ID,
+        own_sentinels: Sequence[int] = (),
+        own_markers: Mapping[str, int] | None = None,
+        names: Mapping[int, str] | None = None,
+    ):
         self.base_size = base_size
         self.num_sentinels = num_sentinels
         self.markers = tuple(dict.fromkeys(m for m in markers if m))
-        first_marker = base_size + num_sentinels
-        self._marker_ids = {m: first_marker + i for i, m in enumerate(self.markers)}
-        self._names = {v: k for k, v in self._marker_ids.items()}
-        self.vocab_size = first_marker + len(self.markers)
+        own_markers = dict(own_markers or {})
+        next_id = base_size
+        if pad_id is None:
+            pad_id, next_id = next_id, next_id + 1
+        self.pad_id = int(pad_id)
+        own = [int(i) for i in own_sentinels[:num_sentinels]]
+        appended = list(range(next_id, next_id + num_sentinels - len(own)))
+        self._sentinels = np.array(own + appended, dtype=TOKEN_DTYPE)
+        next_id += len(appended)
+        self._marker_ids: dict[str, int] = {}
+        for m in self.markers:
+            if m in own_markers:
+                self._marker_ids[m] = int(own_markers[m])
+            else:
+                self._marker_ids[m], next_id = next_id, next_id + 1
+        self.vocab_size = next_id
+        self.appended = next_id - base_size
+        taken = [self.pad_id, *self._sentinels.tolist(), *self._marker_ids.values()]
+        if len(set(taken)) != len(taken):
+            raise ValueError(f"pad, sentinel and marker ids must be distinct; got {taken[:16]}")
+        if min(taken) < 0 or max(taken) >= self.vocab_size:
+            raise ValueError(f"special ids must lie in [0, {self.vocab_size}); got {taken[:16]}")
+        # one extra slot, always True: an id outside the vocabulary (clipped onto it) counts as special
+        self._special = np.zeros(self.vocab_size + 1, dtype=bool)
+        self._special[taken] = True
+        self._special[-1] = True
+        shown = dict(names or {})
+        self._names = {self.pad_id: shown.get(self.pad_id, "<pad>")}
+        for i, sid in enumerate(self._sentinels.tolist()):
+            self._names[sid] = shown.get(sid, f"<mask_{i}>")
+        for m, mid in self._marker_ids.items():
+            self._names[mid] = m
 
     def special_id(self, name: str) -> int:
         """The id of a marker, or of a sentinel by its name ``<mask_i>``; KeyError names what was reserved."""
@@ -64,7 +129,7 @@ class ReservedIds:
             if name.startswith("<mask_") and name.endswith(">") and name[6:-1].isdigit():
                 i = int(name[6:-1])
                 if i < self.num_sentinels:
-                    return self.base_size + i
+                    return int(self._sentinels[i])
             known = ", ".join(self.markers) or "none"
             raise KeyError(
                 f"marker {name!r} was not reserved when the tokenizer was built (reserved: {known})"
@@ -72,19 +137,16 @@ class ReservedIds:
 
     def sentinel_ids(self) -> np.ndarray:
         """All sentinel ids, in order (``<mask_0>`` first)."""
-        return np.arange(self.base_size, self.base_size + self.num_sentinels, dtype=TOKEN_DTYPE)
+        return self._sentinels.copy()
 
     def is_special(self, ids: np.ndarray) -> np.ndarray:
-        """Boolean mask: which ids are pad, sentinels or markers."""
+        """Boolean mask: which ids are pad, sentinels or markers (or outside the vocabulary)."""
         ids = np.asarray(ids)
-        return (ids == PAD_ID) | (ids >= self.base_size)
+        return self._special[np.clip(ids, -1, self.vocab_size)]
 
     def name_of(self, i: int) -> str:
-        """How a reserved id is shown: ``<pad>``, ``<mask_3>``, the marker's name (``<unk_i>`` for others)."""
-        if i == PAD_ID:
-            return "<pad>"
-        if self.base_size <= i < self.base_size + self.num_sentinels:
-            return f"<mask_{i - self.base_size}>"
+        """How a reserved id is shown: ``<pad>``, ``<mask_3>`` (or the tokenizer's own token), the marker's
+        name; ``<unk_i>`` for an id outside the vocabulary."""
         return self._names.get(i, f"<unk_{i}>")
 
     def decode_with(self, ids: Sequence[int] | np.ndarray, decode_run: Callable[[np.ndarray], str]) -> str:
@@ -119,11 +181,32 @@ class ReservedIdsTokenizer(ABC, Generic[TokenizerConfigT]):
     vocab_size: int
     pad_id: int = PAD_ID
 
-    def reserve(self, base_size: int, specials: Sequence[str]) -> None:
-        """Reserve ``config.num_sentinels`` sentinels and one id per name in ``specials`` above a base
-        vocabulary of ``base_size`` ids (pad included), and set :attr:`vocab_size`."""
-        self.reserved = ReservedIds(base_size, self.config.num_sentinels, specials)
+    def reserve(
+        self,
+        base_size: int,
+        specials: Sequence[str],
+        *,
+        num_sentinels: int | None = None,
+        pad_id: int | None = PAD_ID,
+        own_sentinels: Sequence[int] = (),
+        own_markers: Mapping[str, int] | None = None,
+        names: Mapping[int, str] | None = None,
+    ) -> None:
+        """Reserve ``num_sentinels`` sentinels (default ``config.num_sentinels``) and one id per name in
+        ``specials`` around a base vocabulary of ``base_size`` ids, and set :attr:`vocab_size` and
+        :attr:`pad_id`. The keyword arguments reuse the tokenizer's own tokens (see :class:`ReservedIds`);
+        without them the pad id is 0 (inside the base vocabulary) and every special id is new."""
+        self.reserved = ReservedIds(
+            base_size,
+            self.config.num_sentinels if num_sentinels is None else num_sentinels,
+            specials,
+            pad_id=pad_id,
+            own_sentinels=own_sentinels,
+            own_markers=own_markers,
+            names=names,
+        )
         self.vocab_size = self.reserved.vocab_size
+        self.pad_id = self.reserved.pad_id
 
     @abstractmethod
     def encode(self, text: str) -> np.ndarray:
