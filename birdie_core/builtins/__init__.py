@@ -7,10 +7,15 @@ from birdie_core.hookspecs import Register, hookimpl
 
 @hookimpl
 def birdie_register_tokenizers(register: Register) -> None:
+    from birdie_core.builtins.huggingface import HuggingFaceTokenizer
+    from birdie_core.builtins.sentencepiece import SentencePieceTokenizer
     from birdie_core.builtins.tokenizers import ByteTokenizer, TiktokenTokenizer
 
     register("bytes", ByteTokenizer)
     register("tiktoken", TiktokenTokenizer)
+    # their libraries are imported when one is built, not here: the core works without the extras
+    register("huggingface", HuggingFaceTokenizer)
+    register("sentencepiece", SentencePieceTokenizer)
 
 
 @hookimpl
