@@ -6,9 +6,10 @@ replaced by the qualified name (``prefix_lm`` → ``core.prefix_lm``). Every pro
 once as one :class:`~birdie_core.errors.ConfigError`, each with its path (``objectives[2].corruption_rate``), a
 line and column when the config came from YAML, and a "did you mean" for misspelt keys and names.
 
-A dict in the original project's flat form may carry Python objects YAML cannot hold (a tokenizer object,
-``ds`` callables): :func:`read_config` returns them beside the config, as :class:`PythonObjects`, for the
-build step (:mod:`birdie_core.pipeline.build`) to use.
+A dict may carry Python objects YAML cannot hold: a tokenizer object (``tokenizer: obj``, in the nested or
+the flat form) and, in the original project's flat form, the ``ds`` callables. :func:`read_config` returns
+them beside the config, as :class:`PythonObjects`, for the build step (:mod:`birdie_core.pipeline.build`) to
+use; a tokenizer object without ``encode`` and ``decode`` is reported here with the other problems.
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ from pydantic import ValidationError
 from birdie_core.config.ids import assign_objective_ids
 from birdie_core.config.issues import IssueCollector, describe
 from birdie_core.config.models import PipelineConfig
-from birdie_core.config.original import PythonObjects, from_original_form, is_original_form
+from birdie_core.config.original import (
+    TOKENIZER_PLACEHOLDER,
+    PythonObjects,
+    from_original_form,
+    is_original_form,
+    is_tokenizer_object,
+    tokenizer_object_problem,
+)
 from birdie_core.config.slots import DEFAULT_OBJECTIVES, SECTIONS, SLOTS
 from birdie_core.config.yaml_lines import ConfigPath, LineMap, load_yaml_with_lines
 from birdie_core.errors import ConfigError, ConfigIssue
@@ -36,7 +44,7 @@ __all__ = ["ConfigSource", "LoadedConfig", "load_config", "read_config", "read_c
 
 @dataclass(frozen=True)
 class LoadedConfig:
-    """A validated config and the Python objects given beside it (flat form only; usually none)."""
+    """A validated config and the Python objects given beside it (usually none)."""
 
     config: PipelineConfig
     objects: PythonObjects = PythonObjects()
@@ -98,8 +106,8 @@ def read_config_with_lines(
 def load_config(source: ConfigSource, registry: Registry | None = None) -> PipelineConfig:
     """Validate a pipeline configuration (see :func:`read_config`); returns the :class:`PipelineConfig`.
 
-    A flat-form dict that carries Python objects is refused, since the config alone would lose them: pass it
-    to ``Birdie(...)`` or :func:`read_config` instead.
+    A dict that carries Python objects (a tokenizer object, the flat form's callables) is refused, since the
+    config alone would lose them: pass it to ``Birdie(...)`` or :func:`read_config` instead.
     """
     loaded = read_config(source, registry)
     given = loaded.objects.names()
@@ -130,6 +138,13 @@ class _Checker(IssueCollector):
         objects = PythonObjects()
         if is_original_form(data):
             data, objects = from_original_form(data, self.registry)
+        elif is_tokenizer_object(data.get("tokenizer")):
+            objects = PythonObjects(tokenizer=data["tokenizer"])
+            data = {**data, "tokenizer": dict(TOKENIZER_PLACEHOLDER)}
+        if objects.tokenizer is not None:
+            problem = tokenizer_object_problem(objects.tokenizer)
+            if problem is not None:
+                self.add(("tokenizer",), problem)
         prepared = self._prepare(data)
         try:
             cfg = PipelineConfig.model_validate(prepared)
@@ -242,7 +257,6 @@ class _Checker(IssueCollector):
         return None
 
 
-
 def objective_problems(
     sequence_length: int | None,
     configs: Sequence[ObjectiveConfig],
@@ -268,5 +282,3 @@ def objective_problems(
                     )
                 )
     return problems
-
-

@@ -6,14 +6,25 @@ every key that means nothing here is listed in one :class:`FlatFormWarning`.
 
 from __future__ import annotations
 
+import datetime
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from birdie_core.interfaces import ComponentConfig
 from birdie_core.registry import Registry, UnknownNameError, default_registry
 
-__all__ = ["FlatFormWarning", "PythonObjects", "from_original_form", "is_original_form"]
+__all__ = [
+    "TOKENIZER_PLACEHOLDER",
+    "FlatFormWarning",
+    "PythonObjects",
+    "describe_type",
+    "from_original_form",
+    "is_original_form",
+    "is_tokenizer_object",
+    "tokenizer_object_problem",
+]
 
 
 class FlatFormWarning(UserWarning):
@@ -24,7 +35,8 @@ class FlatFormWarning(UserWarning):
 class PythonObjects:
     """What a flat-form dict carries that YAML cannot hold, kept beside the config for the build step.
 
-    ``tokenizer``: a tokenizer object (the config's ``tokenizer`` entry is then a placeholder); ``ds`` /
+    ``tokenizer``: a tokenizer object, in the flat or the nested form (the config's ``tokenizer`` entry is then
+    the placeholder :data:`TOKENIZER_PLACEHOLDER`); ``ds`` /
     ``ds_validation`` / ``text_grabber_fn``: the callables behind the ``callable`` sources; ``reward_fn``: the
     original's reward callable, kept for reference (the curriculum uses registered reward functions).
     """
@@ -38,6 +50,38 @@ class PythonObjects:
     def names(self) -> list[str]:
         """The names of the objects given."""
         return [f.name for f in fields(self) if getattr(self, f.name) is not None]
+
+
+#: The config's ``tokenizer`` entry when a tokenizer object is given beside it (the object is what is used).
+TOKENIZER_PLACEHOLDER: Mapping[str, Any] = {"name": "bytes"}
+#: What a config's ``tokenizer`` may hold as data (YAML's types, a built config): anything else is an object.
+_CONFIG_DATA = (Mapping, str, bytes, int, float, list, tuple, datetime.date, ComponentConfig)
+
+
+def is_tokenizer_object(value: Any) -> bool:
+    """True when a config's ``tokenizer`` value is a Python object rather than config data (a name, a
+    mapping, a ``TokenizerConfig``, or a wrong value of a YAML type that validation reports as such)."""
+    return value is not None and not isinstance(value, _CONFIG_DATA)
+
+
+def describe_type(obj: Any) -> str:
+    """The qualified name of ``obj``'s type, for messages: ``tokenizers.Tokenizer``, ``mymodule.CharTok``."""
+    cls = type(obj)
+    module = cls.__module__
+    return cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
+
+
+def tokenizer_object_problem(obj: Any) -> str | None:
+    """Why ``obj`` cannot be a tokenizer object (it lacks ``encode`` or ``decode``), or None."""
+    missing = [m for m in ("encode", "decode") if not callable(getattr(obj, m, None))]
+    if not missing:
+        return None
+    return (
+        f"the tokenizer given (of type {describe_type(obj)}) has no {' or '.join(missing)} method (a "
+        "tokenizer object needs encode(str) -> list[int] and decode(list[int]) -> str, e.g. a tiktoken "
+        "Encoding, a tokenizers.Tokenizer, a transformers tokenizer or a SentencePieceProcessor); or configure "
+        "the tokenizer by name, e.g. {name: huggingface, path: tokenizer.json}"
+    )
 
 
 #: Keys only the original flat form has (any of them marks a dict as flat).
@@ -55,6 +99,8 @@ _FLAT_KEYS = frozenset(
         "move_to_gpu_fn",
     }
 )
+#: Sections only the nested form has.
+_NESTED_KEYS = frozenset({"data", "packer", "curriculum", "workers", "train"})
 #: Original keys with no meaning here, and why.
 _IGNORED_FLAT_KEYS: Mapping[str, str] = {
     "accelerator": "the trainer (or your script) owns accelerate",
@@ -77,10 +123,12 @@ _ORIGINAL_BOOKKEEPING = frozenset({"hash_str", "nickname", "prob_initial"})
 
 
 def is_original_form(data: Mapping[str, Any]) -> bool:
-    """True when ``data`` looks like the original project's flat config."""
-    tokenizer = data.get("tokenizer")
-    is_object = tokenizer is not None and hasattr(tokenizer, "encode") and hasattr(tokenizer, "decode")
-    return is_object or any(k in data for k in _FLAT_KEYS)
+    """True when ``data`` looks like the original project's flat config: it has a key only the flat form has,
+    or a tokenizer object and none of the nested form's sections (with one, a tokenizer object is simply
+    the nested form's ``tokenizer``)."""
+    if any(k in data for k in _FLAT_KEYS):
+        return True
+    return is_tokenizer_object(data.get("tokenizer")) and not any(k in data for k in _NESTED_KEYS)
 
 
 def from_original_form(
@@ -140,13 +188,15 @@ def from_original_form(
         nested["tokenizer"] = dict(tokenizer)
     elif isinstance(tokenizer, str):
         nested["tokenizer"] = {"name": tokenizer}
-    elif tokenizer is not None:
+    elif is_tokenizer_object(tokenizer):
         objects["tokenizer"] = tokenizer
-        nested["tokenizer"] = {"name": "bytes"}  # a placeholder: the object itself is kept
+        nested["tokenizer"] = dict(TOKENIZER_PLACEHOLDER)
         notes.append(
             f"tokenizer is a {type(tokenizer).__name__} object: kept beside the config; "
             "the tokenizer config is a {name: bytes} placeholder"
         )
+    elif tokenizer is not None:
+        nested["tokenizer"] = tokenizer  # a built config, or a wrong value validation reports
 
     if rest.get("ds") is None:
         rest.pop("ds", None)

@@ -67,7 +67,11 @@ class Components:
 
     @classmethod
     def resolve(cls, config: ConfigSource, registry: Registry | None = None) -> Components:
-        """Validate ``config`` if needed and look up every component it names in ``registry``."""
+        """Validate ``config`` if needed and look up every component it names in ``registry``.
+
+        A tokenizer object given beside the config is checked here, once, so that a broken one fails when
+        Birdie or a Pipeline is built (:func:`~birdie_core.builtins.objects.check_tokenizer_object`).
+        """
         registry = registry if registry is not None else default_registry()
         loaded = read_config(config, registry)
         cfg = loaded.config
@@ -78,7 +82,7 @@ class Components:
             if src is not None
         }
         reward = cfg.curriculum.reward
-        return cls(
+        components = cls(
             config=cfg,
             registry=registry,
             objects=loaded.objects,
@@ -90,6 +94,25 @@ class Components:
             _agent=registry.resolve("agent", cfg.curriculum.agent.name),
             _reward=registry.resolve("reward", reward.name) if reward is not None else None,
         )
+        components._check_tokenizer_object()
+        return components
+
+    def _check_tokenizer_object(self) -> None:
+        # in the training process: a broken object must not first fail at the first batch, inside a worker
+        obj = self.objects.tokenizer
+        if obj is None:
+            return
+        from birdie_core.builtins.objects import check_tokenizer_object, wrap_tokenizer_object
+
+        cfg = self.config
+        tokenizer = wrap_tokenizer_object(obj, [cfg.start_generating_paradigm], self._num_sentinels_given())
+        num_workers = cfg.workers.num_workers
+        workers_fork = True
+        if num_workers > 0:
+            from birdie_core.pipeline.workers import _start_method
+
+            workers_fork = _start_method() == "fork"
+        check_tokenizer_object(obj, tokenizer, num_workers=num_workers, workers_fork=workers_fork)
 
     @property
     def loaded(self) -> LoadedConfig:
@@ -105,24 +128,23 @@ class Components:
         return [e.obj(c) for e, c in zip(self._objectives, self.config.objectives)]
 
     def tokenizer(self, objectives: Sequence[Objective[Any]] | None = None) -> Tokenizer:
-        """The tokenizer, with the start marker and every marker the objectives emit reserved."""
+        """The tokenizer, with the start marker and every marker the objectives emit reserved: the configured
+        one, or the tokenizer object given beside the config, wrapped (:mod:`birdie_core.builtins.objects`)."""
         objectives = objectives if objectives is not None else self.objectives()
         start = self.config.start_generating_paradigm
         specials = list(dict.fromkeys([start, *(s for o in objectives for s in o.special_tokens())]))
         obj = self.objects.tokenizer
         if obj is None:
             return self._tokenizer.obj(self.config.tokenizer, specials)
-        import tiktoken
+        from birdie_core.builtins.objects import wrap_tokenizer_object
 
-        if isinstance(obj, tiktoken.Encoding):
-            from birdie_core.builtins.tokenizers import TiktokenTokenizer
+        return wrap_tokenizer_object(obj, specials, self._num_sentinels_given())
 
-            return TiktokenTokenizer.from_encoding(obj, specials, self.config.tokenizer.num_sentinels)
-        raise PipelineError(
-            f"the tokenizer object is a {type(obj).__name__}: only a tiktoken Encoding can be wrapped (its "
-            "reserved ids must be added to it); configure the tokenizer by name instead, e.g. "
-            "{name: tiktoken, encoding: o200k_base} or {name: bytes}"
-        )
+    def _num_sentinels_given(self) -> int | None:
+        # the tokenizer entry beside an object is a placeholder: only a count set on purpose is passed on, so
+        # that a vocabulary with sentinel tokens of its own (T5's) keeps exactly those
+        tok_cfg = self.config.tokenizer
+        return tok_cfg.num_sentinels if "num_sentinels" in tok_cfg.model_fields_set else None
 
     def source(self, split: Split) -> Source:
         """The source ``data.<split>``; its config errors name their place in the pipeline config."""
