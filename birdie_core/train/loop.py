@@ -33,6 +33,7 @@ from birdie_core.config.models import PipelineConfig
 from birdie_core.config.preflight import memory_problems
 from birdie_core.curriculum.birdie import Birdie
 from birdie_core.errors import BirdieError, CheckpointError, ConfigError, ConfigIssue, RunDirectoryError
+from birdie_core.interfaces import Tokenizer
 from birdie_core.pipeline.build import Components
 from birdie_core.registry import Registry
 from birdie_core.train import runs
@@ -161,13 +162,13 @@ def train(
     )
     main = accelerator.is_main_process
     say = echo if main else (lambda _: None)
-    vocab_size = _check_data(components)  # before the run directory is touched: a bad input changes nothing
+    tokenizer = _check_data(components)  # before the run directory is touched: a bad input changes nothing
     run_dir = _choose_run_dir(cfg, tcfg, accelerator, resume=resume, output=output, overwrite=overwrite)
     total = tcfg.steps or cfg.curriculum.num_steps
     stop = min(total, max_steps) if max_steps else total
 
     _seed_everything(cfg.seed, tcfg.num_threads)
-    model = build_model(cfg, tcfg, vocab_size)
+    model = build_model(cfg, tcfg, tokenizer.vocab_size)
     optimizer = build_optimizer(model, tcfg.optimizer)
     scheduler = build_scheduler(optimizer, tcfg.optimizer, total)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
@@ -185,6 +186,7 @@ def train(
                 runs.truncate_logs(run_dir, state.step, len(birdie.history))
             say(f"resumed {run_dir} from {checkpoint.name} (step {state.step} of {total})")
         say(_describe_start(cfg, model, accelerator, run_dir, state.step, stop, total))
+        say(f"tokenizer: {tokenizer!r}, pad id {tokenizer.pad_id}")
 
         log = _TrainLog(run_dir / runs.TRAIN_LOG if main else None)
         progress = _Progress(say, tcfg.log_every, stop, state.step)
@@ -208,7 +210,9 @@ def train(
                 # the loss and token count of this step over every rank, and whether any rank was asked to
                 # stop, so that all ranks stop after the same step (one small all-reduce)
                 asked = torch.tensor(float(stop_request.signal is not None), device=loss.device)
-                sums = accelerator.reduce(torch.stack([loss.detach().float(), _tokens(batch, loss), asked]), "sum")
+                sums = accelerator.reduce(
+                    torch.stack([loss.detach().float(), _tokens(batch, loss), asked]), "sum"
+                )
                 mean_loss, tokens = float(sums[0]) / accelerator.num_processes, int(sums[1])
                 state.step, state.tokens = step + 1, state.tokens + tokens
                 record = progress.update(step, mean_loss, tokens, lr, birdie.mixture)
@@ -251,7 +255,15 @@ def train(
             f"stopped at step {state.step} of {total}; continue with --resume {run_dir}. Run directory: {run_dir}"
         )
     return TrainResult(
-        run_dir, state.step, total, state.finished, initial_mixture, final_mixture, final_losses, plots, stopped_by
+        run_dir,
+        state.step,
+        total,
+        state.finished,
+        initial_mixture,
+        final_mixture,
+        final_losses,
+        plots,
+        stopped_by,
     )
 
 
@@ -313,16 +325,16 @@ def _seed_everything(seed: int, num_threads: int | None) -> None:
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
-def _check_data(components: Components) -> int:
+def _check_data(components: Components) -> Tokenizer:
     """Open the configured sources (a missing file fails here, before anything is written), check that the
-    batches fit in memory, and return the tokenizer's vocabulary size, markers and sentinels included."""
+    batches fit in memory, and return the tokenizer (its ``vocab_size`` counts markers and sentinels)."""
     too_big = memory_problems(components.config)
     if too_big:
         raise ConfigError([ConfigIssue(format_path(path), message) for path, message in too_big])
     components.source("train")
     if components.config.data.validation is not None:
         components.source("validation")
-    return components.tokenizer().vocab_size
+    return components.tokenizer()
 
 
 def _choose_run_dir(

@@ -135,7 +135,9 @@ def test_a_missing_data_file_is_a_config_error_before_anything_is_written(tmp_pa
     with pytest.raises(ConfigError) as info:
         train(tiny_config(tmp_path / "run", data=missing), echo=quiet)
     [issue] = info.value.issues
-    assert issue.path == "data.train.paths[0]"  # exactly once: the build step names the place, nothing re-paths it
+    assert (
+        issue.path == "data.train.paths[0]"
+    )  # exactly once: the build step names the place, nothing re-paths it
     assert re.fullmatch(r"file .*nope\.txt' does not exist.*", issue.message, flags=re.S)
     assert not (tmp_path / "run").exists()
     # not even --overwrite touches an earlier run when the new config cannot run
@@ -256,5 +258,37 @@ def test_batches_larger_than_memory_are_refused_before_anything_is_written(tmp_p
     with pytest.raises(ConfigError) as info:
         train(huge, echo=quiet)
     assert [i.path for i in info.value.issues] == ["batch_size"]
-    assert "more than the" in info.value.issues[0].message and "available on this machine" in info.value.issues[0].message
+    assert (
+        "more than the" in info.value.issues[0].message
+        and "available on this machine" in info.value.issues[0].message
+    )
     assert not (tmp_path / "run").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A Hugging Face tokenizer end to end
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_a_hugging_face_tokenizer_trains_resumes_and_sizes_the_model(tmp_path):
+    """Byte-level BPE without a pad token: the pad id and sentinels are appended above its vocabulary, the
+    model's embedding covers them, the banner says so, and a resumed run is the same run."""
+    pytest.importorskip("tokenizers")
+    from birdie_core.testing.tokenizers import train_bpe
+
+    path = train_bpe(tmp_path, vocab_size=400)
+    tok_cfg = {"tokenizer": {"name": "huggingface", "path": str(path), "num_sentinels": 8}}
+    whole, halves = tmp_path / "whole", tmp_path / "halves"
+    said: list[str] = []
+    result = train(tiny_config(whole, **tok_cfg), echo=said.append)
+    assert result.finished
+    (banner,) = [line for line in said if line.startswith("tokenizer: ")]
+    # 400 own ids, then pad, 8 sentinels and the [S] and start markers: 11 appended
+    assert "HuggingFaceTokenizer" in banner and "vocab_size=411" in banner and "pad id 400" in banner
+    from safetensors.torch import load_file
+
+    weights = load_file(whole / "checkpoints" / "step_0000012" / "model.safetensors")
+    assert weights["embed.weight"].shape[0] == 411
+    train(tiny_config(halves, **tok_cfg), max_steps=5, echo=quiet)
+    train(tiny_config(halves, **tok_cfg), resume=halves, echo=quiet)
+    assert losses(halves) == losses(whole) and evaluations(halves) == evaluations(whole)
