@@ -20,6 +20,7 @@ an update after ``k`` consumed batches takes effect from batch ``k + num_workers
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import numbers
@@ -40,7 +41,7 @@ from birdie_core.curriculum.distributed import Collective, collective_for
 from birdie_core.curriculum.metrics import METRICS_NAME, MetricsLog, RealisedShares, by_key, jsonable
 from birdie_core.curriculum.schedule import EvaluationSchedule
 from birdie_core.errors import BirdieError, ConfigError, ConfigIssue, PipelineError
-from birdie_core.interfaces import Agent, Arm, RewardFn, Shard, normalise
+from birdie_core.interfaces import Agent, Arm, RewardFn, Shard, Tokenizer, normalise
 from birdie_core.pipeline.build import Components, Split
 from birdie_core.pipeline.workers import BatchInfo, BatchLoader, MixtureSchedule, sum_data_stats
 from birdie_core.registry import Registry
@@ -166,6 +167,12 @@ class Birdie:
     def num_steps(self) -> int:
         """``curriculum.num_steps``: the training steps the curriculum plans for."""
         return self.config.curriculum.num_steps
+
+    @functools.cached_property
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer the batches are built with: ``vocab_size`` is the size the model's embedding needs
+        (reserved ids included), ``pad_id`` the id that fills padding, ``decode`` turns ids back into text."""
+        return self.components.tokenizer()
 
     @property
     def lookahead(self) -> int:
