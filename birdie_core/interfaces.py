@@ -140,6 +140,15 @@ class Document:
     index: int  # position of the document in its split (stable across runs; used for sharding and reports)
     text: str
     origin: str = ""  # where it came from, for error messages: "file.jsonl:12", "topics['if']"
+    #: the document's ids when a source has them already (pre-tokenized data); the pipeline then uses them as
+    #: they are instead of encoding ``text`` (which may be empty)
+    tokens: np.ndarray | None = None
+
+    def token_ids(self, tokenizer: Tokenizer) -> np.ndarray:
+        """The document's int32 ids: its own ``tokens`` if it has them, else ``tokenizer.encode(text)``."""
+        if self.tokens is not None:
+            return np.asarray(self.tokens, dtype=TOKEN_DTYPE)
+        return np.asarray(tokenizer.encode(self.text), dtype=TOKEN_DTYPE)
 
 
 @dataclass(slots=True)

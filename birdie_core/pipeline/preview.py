@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from birdie_core.config.load import ConfigSource
-from birdie_core.interfaces import TOKEN_DTYPE, Arm, Example, ObjectiveContext, PackedBatch, Tokenizer
+from birdie_core.interfaces import Arm, Example, ObjectiveContext, PackedBatch, Tokenizer
 from birdie_core.pipeline.build import Components, Split
 from birdie_core.pipeline.stream import Pipeline, PipelineStats
 from birdie_core.registry import Registry
@@ -89,7 +89,7 @@ def sample_examples(pipeline: Pipeline, per_arm: int = 2, max_documents: int = 2
         found = 0
         docs = pipeline.source.documents(pipeline.shard, 0)
         for doc in itertools.islice(docs, max_documents):
-            tokens = np.asarray(pipeline.tokenizer.encode(doc.text), dtype=TOKEN_DTYPE)
+            tokens = doc.token_ids(pipeline.tokenizer)
             example, _ = objective.build(tokens, budget, ctx)
             if example is None:
                 continue

@@ -352,7 +352,7 @@ class Pipeline:
             self._docs_in_epoch += 1
             self.stats.documents_read += 1
             self._doc_index, self._doc_used = int(doc.index), False
-            self._tokens = np.asarray(self.tokenizer.encode(doc.text), dtype=TOKEN_DTYPE)
+            self._tokens = doc.token_ids(self.tokenizer)
             self._doc_length = int(self._tokens.shape[0])
             if self._tokens.shape[0]:
                 return
@@ -446,7 +446,7 @@ class Pipeline:
         self._iter = itertools.islice(it, self._docs_in_epoch - 1, None) if self._docs_in_epoch > 1 else it
         doc = next(self._iter, None)
         tokens = (
-            np.asarray(self.tokenizer.encode(doc.text), dtype=TOKEN_DTYPE) if doc is not None else _NO_TOKENS
+            doc.token_ids(self.tokenizer) if doc is not None else _NO_TOKENS
         )
         if doc is None or int(doc.index) != self._doc_index or tokens.shape[0] != self._doc_length:
             found = "no document" if doc is None else f"document {doc.index} of {tokens.shape[0]} tokens"
