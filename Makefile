@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
 STAMP  := $(VENV)/.birdie-installed
 BENCH_STAMP := $(VENV)/.birdie-bench-installed
-PACKAGES := -e '.[test,typecheck,hf,sentencepiece]' -e plugins/birdie_objectives_text -e plugins/birdie_objectives_dna \
+PACKAGES := -e '.[test,typecheck,hf,sentencepiece,datasets,parquet,zstd]' -e plugins/birdie_objectives_text -e plugins/birdie_objectives_dna \
             -e plugins/birdie_rewards -e examples/third_party_plugin
 
 .PHONY: demo test bench install clean
