@@ -126,6 +126,16 @@ class SourceConfig(ComponentConfig):
     """Parameters every source accepts."""
 
     split: str = Field("train", description="Which split this source reads.")
+    shuffle_buffer: ConfigInt = Field(
+        1024,
+        ge=0,
+        le=10_000_000,
+        description="Documents are shuffled through a buffer of this many (0 or 1: in the source's order); "
+        "deterministic per seed and epoch, and resumable.",
+    )
+    shuffle_seed: ConfigInt | None = Field(
+        None, description="Seed of the shuffling (file order, buffer); null: the pipeline's seed."
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 - :mod:`.selective_copying`: the selective-copying objective, for any way of placing spans.
 - :mod:`.tokenizers`: the reserved-id layout (pad, sentinels, markers) and a tokenizer base implementing it.
 - :mod:`.files`: path and glob expansion with errors a user can act on; plain or gzip-compressed files.
+- :mod:`.shuffle`: deterministic, resumable shuffling for sources (per-epoch permutations, a shuffle buffer).
 
 Plugins import the core only through ``birdie_core``, ``birdie_core.tools`` and ``birdie_core.testing``
 (a test in the core's suite checks this for the first-party plugins and the example plugin).
@@ -58,6 +59,7 @@ from birdie_core.tools.selective_copying import (
     SelectiveCopyingObjective,
     SelectiveCopyingObjectiveConfig,
 )
+from birdie_core.tools.shuffle import epoch_permutation, epoch_rng, shuffle_buffer
 from birdie_core.tools.tokenizers import ReservedIds, ReservedIdsTokenizer
 
 __all__ = [
@@ -79,6 +81,8 @@ __all__ = [
     "check_length_allows",
     "check_mean_span_fits",
     "copy_length",
+    "epoch_permutation",
+    "epoch_rng",
     "expand_paths",
     "fit_length",
     "has_glob",
@@ -97,5 +101,6 @@ __all__ = [
     "segment_gather_index",
     "sentinel_corruption",
     "sentinel_corruption_cost",
+    "shuffle_buffer",
     "splice_sentinel_targets",
 ]
