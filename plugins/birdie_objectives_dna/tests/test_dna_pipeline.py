@@ -28,7 +28,13 @@ def registry():
 def test_the_plugin_registers_its_components_under_dna(registry):
     (info,) = [p for p in registry.plugins if p.namespace == "dna"]
     assert info.error is None and info.distribution == "birdie-objectives-dna"
-    assert registry.names("tokenizer") == ["core.bytes", "core.tiktoken", "dna.nucleotide"]
+    assert registry.names("tokenizer") == [
+        "core.bytes",
+        "core.huggingface",
+        "core.sentencepiece",
+        "core.tiktoken",
+        "dna.nucleotide",
+    ]
     assert "dna.fasta" in registry.names("source")
     assert sorted(n for n in registry.names("objective") if n.startswith("dna.")) == sorted(
         f"dna.{n}" for n in DNA_OBJECTIVES
