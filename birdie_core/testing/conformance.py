@@ -195,7 +195,14 @@ class ObjectiveConformance:
         ctx = self._ctx(11)
         # arm = example number, so segment_arms names the example each segment came from
         examples: list[Example] = []
-        packer = BestFitPacker(BestFitPacker.Config(name="best_fit"), 4, self.sequence_length, 100_000)
+        # padded as the pipeline pads, with the tokenizer's pad id: id 0 may be ordinary text (GPT-2's "!")
+        packer = BestFitPacker(
+            BestFitPacker.Config(name="best_fit"),
+            4,
+            self.sequence_length,
+            100_000,
+            pad_id=self._tokenizer.pad_id,
+        )
         batches = []
         for tokens in self._tokens:
             rest = tokens
