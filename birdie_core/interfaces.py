@@ -278,7 +278,8 @@ class Source(Protocol):
     """Yields documents of one split. Registered classes are built as ``cls(config)``."""
 
     def documents(self, shard: Shard, epoch: int) -> Iterator[Document]:
-        """The documents this shard owns (``shard.owns(doc.index)``), in a deterministic order."""
+        """This shard's documents, in an order fixed by ``(shard, epoch)``: the shards of a split partition
+        it, every document read by exactly one of them each epoch (by whole files, say, or by ``shard.owns``)."""
         ...
 
 

@@ -1,9 +1,10 @@
 """Built-in sources: the embedded corpus, text / JSON-lines files, a Python callable, Hugging Face datasets.
 
-Every source numbers the documents of its split (``Document.index``: 0, 1, 2, … in a fixed order, the same
-in every run and every process) and a reader given a :class:`Shard` yields only the documents it owns, so
-the shards of a split partition it: nothing read twice, nothing lost. Each document carries its ``origin``
-(``data/a.jsonl:12``, ``pydoc_data.topics['if']``) so that any later error can point at it.
+Every source numbers the documents of its split (``Document.index``: a number that stays with its record,
+the same in every run, process and epoch; 0, 1, 2, … for most sources) and a reader given a :class:`Shard`
+yields only its own documents, so the shards of a split partition it: nothing read twice, nothing lost. Each
+document carries its ``origin`` (``data/a.jsonl:12``, ``pydoc_data.topics['if']``) so that any later error
+can point at it.
 
 Nothing is dropped silently: what a source skips (empty lines or texts) and what it repairs (bytes that are
 not UTF-8) is counted in its ``stats`` dictionary, per process, since the source was built.
