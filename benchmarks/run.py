@@ -15,6 +15,8 @@ It measures, each in a fresh process (``benchmarks/measures.py``):
   batch 8, with cl100k, ``bytes`` and ``hf_bpe``, at 1 and 2 workers: document tokens consumed per second,
   non-pad positions per second, batches per second, packing efficiency; with 2 workers also the time to the
   first batch, the time ``close()`` takes, and the peak RSS of the main process and of each worker;
+- ``ul2`` at 2048 with cl100k and 1 worker from text against the same documents pre-tokenized by ``birdie
+  tokenize`` (the ``tokenized`` source; ``benchmarks/pretokenized.py``), target ≥ 4×;
 - one ``birdie`` agent decision at 96 configurations and 40 evaluations of history (n/a without
   birdie-rewards);
 - examples per second of each text objective on one core.
@@ -50,7 +52,7 @@ LENGTHS = (512, 2048)
 #: the tokenizers of the pipeline runs; TOKENIZER_ROWS: those of the tokenizer rows
 TOKENIZERS = ("cl100k", "bytes", "hf_bpe")
 TOKENIZER_ROWS = (*TOKENIZERS, "sentencepiece")
-PARTS = ("tokenizer", "pipeline", "agent", "objectives")
+PARTS = ("tokenizer", "pipeline", "pretokenized", "agent", "objectives")
 TARGETS = {
     "tokenizer_share": 0.60,  # document tokens/s with one worker, over the bare tokenizer rate (cl100k)
     "adapter_share": 0.90,  # Birdie's adapter over the bare library, per document and in a batch (issue #13)
@@ -182,6 +184,8 @@ def rows_of(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                     if r is None:
                         continue
                     rows.append(pipeline_row(r, runs.get((preset, name, length, 1)), tok.get(name, {})))
+    if "pretokenized" in results:
+        rows.extend(pretokenized_rows(results["pretokenized"]))
     agent = results.get("agent")
     if agent is not None:
         setting = "birdie agent, 96 configurations, 40 evaluations of history"
@@ -315,6 +319,48 @@ def table(rows: list[tuple[str, str, str, str, str]]) -> str:
 # -- the run ----------------------------------------------------------------------------------------------
 
 
+def pretokenized(seconds: float, timeout: float = 300.0) -> dict[str, Any]:
+    """``benchmarks/pretokenized.py --json``: ul2 at 2048 with cl100k, from text and from pre-tokenized data."""
+    cmd = [
+        sys.executable,
+        str(HERE / "pretokenized.py"),
+        "--json",
+        "--seconds",
+        str(seconds),
+        "--workers",
+        "1",
+    ]
+    try:
+        proc = subprocess.run(
+            cmd, check=False, capture_output=True, text=True, timeout=timeout, cwd=HERE.parent
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        return {"error": f"exit {proc.returncode}: {tail}"}
+    return json.loads(proc.stdout)
+
+
+def pretokenized_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    if "error" in r:
+        return [("pre-tokenized", "ul2 · 2048 · cl100k · 1 worker", f"error: {r['error']}", "", "**no**")]
+    rows = []
+    for row in r["rows"]:
+        text, tok = row["text"]["document_tokens_per_s"], row["tokenized"]["document_tokens_per_s"]
+        rows.append(
+            (
+                "pre-tokenized",
+                f"{r['preset']} · {r['sequence_length']} · {r['tokenizer']} · {row['workers']} worker(s): "
+                "`tokenized` source vs text",
+                f"{si(tok)} doc tokens/s vs {si(text)} ({row['ratio']:.1f}×)",
+                f"≥ {r['target']:.0f}× the text pipeline",
+                mark(row["ratio"] >= r["target"]),
+            )
+        )
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -399,6 +445,9 @@ def main() -> int:
                         spec.update(seconds=seconds, warmup=0.3 if args.quick else 0.5)
                         result = measure("pipeline", spec, cache=cache.name)
                         results["pipeline"].append({**spec, **result})
+    if "pretokenized" in only:
+        progress("pipeline from pre-tokenized data (benchmarks/pretokenized.py)")
+        results["pretokenized"] = pretokenized(0.75 if args.quick else 1.5)
     if "agent" in only:
         progress("agent")
         results["agent"] = measure("agent", {"repeats": 1 if args.quick else 2}, timeout=300)
@@ -421,6 +470,7 @@ def main() -> int:
         print(f"\nwritten: {RESULTS.relative_to(HERE.parent)}/{results['date'][:10]}.json and latest.json")
     failed = [r for r in results.get("pipeline", []) if "error" in r]
     failed += [r for r in results.get("tokenizers", {}).values() if "error" in r]
+    failed += [r for r in [results.get("pretokenized", {})] if "error" in r]
     return 1 if failed else 0
 
 

@@ -150,6 +150,79 @@ def preview(config_file: str, per_objective: int, width: int) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# birdie tokenize
+# ---------------------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("config_file", type=click.Path(dir_okay=False))
+@click.option("--output", required=True, metavar="DIR", help="The directory to write the shards into.")
+@click.option(
+    "--split",
+    type=click.Choice(["train", "validation"]),
+    default="train",
+    show_default=True,
+    help="Which source.",
+)
+@click.option("--domain", metavar="ID", help="Which source, when the split lists several (data domains).")
+@click.option(
+    "--processes", type=click.IntRange(min=1), help="Processes that encode (default: the CPUs available)."
+)
+@click.option(
+    "--shard-tokens",
+    type=click.IntRange(min=1),
+    default=100_000_000,
+    show_default=True,
+    help="Start a new shard once one holds this many tokens.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace pre-tokenized data already in DIR.")
+def tokenize(
+    config_file: str,
+    output: str,
+    split: str,
+    domain: str | None,
+    processes: int | None,
+    shard_tokens: int,
+    overwrite: bool,
+) -> None:
+    """Write CONFIG_FILE's source as token ids in memory-mappable shards, for the `tokenized` source.
+
+    Documents keep the source's order; the header names the tokenizer, which a pipeline reading the data must
+    use. Ctrl-C stops every process and removes what was written.
+    """
+    from birdie_core.pretokenized import tokenize_split
+
+    stopped_by = [int(signal.SIGINT)]
+
+    def stop(signum: int, frame: Any) -> None:
+        stopped_by[0] = signum
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)  # a scheduler's stop cleans up like Ctrl-C
+    try:
+        result = tokenize_split(
+            config_file,
+            output,
+            split=split,
+            domain=domain,
+            processes=processes,
+            shard_tokens=shard_tokens,
+            overwrite=overwrite,
+            registry=_registry(),
+            progress=sys.stderr,
+        )
+    except KeyboardInterrupt:
+        click.echo(f"interrupted: the partial output in {output} was removed", err=True)
+        sys.exit(128 + stopped_by[0])  # what a shell reports for a process the signal ended
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    click.echo(
+        f"{result.directory}: {result.documents:,} documents, {result.tokens:,} tokens ({result.dtype}) in "
+        f"{result.shards} shard{'s' if result.shards != 1 else ''}, {result.seconds:.1f} s"
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
 # birdie train / birdie plot
 # ---------------------------------------------------------------------------------------------------------
 

@@ -26,6 +26,9 @@ def birdie_register_sources(register: Register) -> None:
     register("files", sources.FileSource)
     register("callable", sources.CallableSource)
     register("huggingface", sources.HuggingFaceSource)
+    from birdie_core.builtins.sources.tokenized import TokenizedSource
+
+    register("tokenized", TokenizedSource)
 
 
 @hookimpl
