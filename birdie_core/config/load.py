@@ -22,8 +22,8 @@ from typing import Any, Union
 from pydantic import ValidationError
 
 from birdie_core.config.ids import assign_objective_ids
-from birdie_core.config.issues import IssueCollector, describe
-from birdie_core.config.models import PipelineConfig
+from birdie_core.config.issues import IssueCollector, describe, format_path
+from birdie_core.config.models import DomainConfig, PipelineConfig
 from birdie_core.config.original import (
     TOKENIZER_PLACEHOLDER,
     PythonObjects,
@@ -32,10 +32,16 @@ from birdie_core.config.original import (
     is_tokenizer_object,
     tokenizer_object_problem,
 )
-from birdie_core.config.slots import DEFAULT_OBJECTIVES, SECTIONS, SLOTS
+from birdie_core.config.slots import (
+    DEFAULT_OBJECTIVES,
+    DEFAULT_TRAIN_SOURCE,
+    DEFAULT_VALIDATION_SOURCE,
+    SECTIONS,
+    SLOTS,
+)
 from birdie_core.config.yaml_lines import ConfigPath, LineMap, load_yaml_with_lines
 from birdie_core.errors import ConfigError, ConfigIssue
-from birdie_core.interfaces import ComponentConfig, ObjectiveConfig
+from birdie_core.interfaces import ComponentConfig, ObjectiveConfig, SourceConfig
 from birdie_core.kinds import COMPONENT_KINDS, KindName
 from birdie_core.registry import Registry, UnknownNameError, default_registry
 
@@ -174,6 +180,8 @@ class _Checker(IssueCollector):
             if not isinstance(parent, dict):
                 continue  # the section itself is wrong; the model pass reports it
             key = path[-1]
+            if path == ("data", "validation") and key not in parent:
+                default = self._default_validation(parent)
             if key in parent:
                 raw = parent[key]
                 if raw is None and nullable:
@@ -182,11 +190,106 @@ class _Checker(IssueCollector):
                 continue
             else:
                 raw = default
+            if kind == "source" and isinstance(raw, (list, tuple)):
+                parent[key] = self._domains(raw, path, parent.get("train"))
+                continue
             built = self.component(kind, raw, path)
             parent[key] = built if built is not None else COMPONENT_KINDS[kind].config_base(name="<invalid>")
 
         prepared["objectives"] = self._objectives(prepared, data)
         return prepared
+
+    def _default_validation(self, data: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """What validation reads when ``data.validation`` is left out: the embedded corpus's validation split
+        when training reads the embedded corpus (and no hold-out is asked for); otherwise nothing, which
+        holds out training documents (``data.validation_holdout``). Never a corpus the config did not name."""
+        train = data.get("train")
+        if not isinstance(train, SourceConfig) or data.get("validation_holdout") is not None:
+            return None
+        try:
+            embedded = self.registry.find("source", DEFAULT_TRAIN_SOURCE["name"])
+        except UnknownNameError:
+            return None
+        if (
+            embedded is None
+            or train.name != embedded.qualified_name
+            or getattr(train, "split", None) != "train"
+        ):
+            return None
+        return {**DEFAULT_VALIDATION_SOURCE, "name": embedded.qualified_name}
+
+    def _domains(self, raw: Sequence[Any], path: ConfigPath, train: Any) -> tuple[DomainConfig, ...] | Any:
+        """A list of sources (data domains): each a source entry with ``id`` and ``weight`` beside its keys.
+
+        In ``data.validation`` every id must name a training domain, whose weight is the default.
+        """
+        stand_in = COMPONENT_KINDS["source"].config_base(name="<invalid>")
+        if not raw:
+            self.add(
+                path,
+                "a list of sources needs at least one entry, e.g. [{name: files, id: web, paths: [...]}]",
+            )
+            return stand_in
+        validation = path[-1] == "validation"
+        train_weights: dict[str, float] | None = None
+        if validation:
+            if not isinstance(train, tuple):
+                if isinstance(train, SourceConfig) and train.name == stand_in.name:
+                    return stand_in  # the train entry failed, and says so
+                self.add(
+                    path,
+                    "a list of validation sources pairs each with a training domain by its id: data.train must be a "
+                    "list of sources with ids as well (or give one validation source)",
+                )
+                return stand_in
+            train_weights = {d.id: d.weight for d in train}
+        out: list[DomainConfig] = []
+        seen: dict[str, int] = {}
+        for i, entry in enumerate(raw):
+            where = path + (i,)
+            if isinstance(entry, (DomainConfig, ComponentConfig)):
+                entry = entry.model_dump(exclude_unset=True)
+            if not isinstance(entry, Mapping):
+                self.add(
+                    where,
+                    f"expected a source entry like {{name: ..., id: ..., weight: ...}}, got {describe(entry)}",
+                )
+                continue
+            entry = dict(entry)
+            domain_id, weight = entry.pop("id", None), entry.pop("weight", None)
+            source = self.component("source", entry, where)
+            if domain_id is None:
+                self.add(
+                    where + ("id",),
+                    "missing 'id': every source of a list needs a domain id (its name in metrics)",
+                )
+                continue
+            if isinstance(domain_id, str) and domain_id in seen:
+                self.add(
+                    where + ("id",),
+                    f"domain id {domain_id!r} is used twice (also {format_path(path + (seen[domain_id],))}): ids must "
+                    "be unique",
+                )
+                continue
+            if train_weights is not None and isinstance(domain_id, str) and domain_id not in train_weights:
+                self.add(
+                    where + ("id",),
+                    f"{domain_id!r} names no training domain (data.train ids: {', '.join(train_weights)})",
+                )
+                continue
+            if weight is None:
+                weight = train_weights.get(domain_id, 1.0) if train_weights is not None else 1.0
+            fields = {"id": domain_id, "weight": weight, "source": source if source is not None else stand_in}
+            try:
+                domain = DomainConfig.model_validate(fields)
+            except ValidationError as exc:
+                for err in exc.errors():
+                    self.add_pydantic(err, where, DomainConfig, "a domain")
+                continue
+            seen[domain.id] = i
+            if source is not None:
+                out.append(domain)
+        return tuple(out) if len(out) == len(raw) else stand_in
 
     def _objectives(self, prepared: dict[str, Any], data: Mapping[str, Any]) -> tuple[ObjectiveConfig, ...]:
         path: ConfigPath = ("objectives",)
@@ -217,7 +320,9 @@ class _Checker(IssueCollector):
     def component(self, kind: KindName, raw: Any, path: ConfigPath) -> ComponentConfig | None:
         """Build one component entry with its registered ``Config``; None (and issues) when it cannot."""
         if isinstance(raw, ComponentConfig):
-            raw = raw.model_dump()  # an already-built config: re-validated so its name gets qualified
+            # an already-built config: re-validated so its name gets qualified; what was left to its defaults
+            # stays unset, so that a default that depends on the config's place applies to it as to YAML
+            raw = raw.model_dump(exclude_unset=True)
         if not isinstance(raw, Mapping):
             self.add(path, f"expected a {kind} entry like {{name: ...}}, got {describe(raw)}")
             return None

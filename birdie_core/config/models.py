@@ -11,12 +11,24 @@ from __future__ import annotations
 import itertools
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializeAsAny,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from birdie_core.config.issues import describe
 from birdie_core.interfaces import (
     AgentConfig,
     ComponentConfig,
+    ConfigFloat,
     ConfigInt,
     ObjectiveConfig,
     PackerConfig,
@@ -27,10 +39,12 @@ from birdie_core.interfaces import (
 from birdie_core.train.config import TrainConfig
 
 __all__ = [
+    "DEFAULT_VALIDATION_HOLDOUT",
     "MAX_PREFETCH_FACTOR",
     "MAX_WORKERS",
     "CurriculumConfig",
     "DataConfig",
+    "DomainConfig",
     "PipelineConfig",
     "WorkersConfig",
 ]
@@ -40,6 +54,8 @@ __all__ = [
 MAX_WORKERS = 128
 #: Batches each worker prepares ahead: beyond a few, prefetching only holds memory.
 MAX_PREFETCH_FACTOR = 64
+#: Share of the training documents held out for validation when a config names no validation source.
+DEFAULT_VALIDATION_HOLDOUT = 0.01
 
 
 class _Section(BaseModel):
@@ -48,7 +64,7 @@ class _Section(BaseModel):
 
 def _built(value: Any) -> Any:
     """Before-validator of a component field: only entries already built by ``load_config`` are accepted."""
-    if isinstance(value, ComponentConfig) or value is None:
+    if isinstance(value, (ComponentConfig, DomainConfig)) or value is None:
         return value
     if isinstance(value, (list, tuple)):
         return tuple(_built(v) for v in value)
@@ -58,15 +74,121 @@ def _built(value: Any) -> Any:
     )
 
 
-class DataConfig(_Section):
-    """Where documents come from: one source per split."""
+class DomainConfig(_Section):
+    """One source of a list of sources (a data domain): its id, its weight and the source itself.
 
-    train: SerializeAsAny[SourceConfig] = Field(description="The source of training documents.")
-    validation: SerializeAsAny[SourceConfig] | None = Field(
-        description="The source of validation documents (null: none)."
+    Written flat, as the source's entry with ``id`` and ``weight`` beside its keys
+    (``{name: files, id: code, weight: 3, paths: [...]}``); :func:`~birdie_core.config.load_config` builds it.
+    """
+
+    id: str = Field(min_length=1, description="The domain's name: unique in its list, used in metrics.")
+    weight: ConfigFloat = Field(
+        1.0, gt=0.0, description="Share of the documents drawn from this domain (unnormalised)."
+    )
+    source: SerializeAsAny[SourceConfig]
+
+    _check_built = field_validator("source", mode="before")(_built)
+
+    @field_validator("id")
+    @classmethod
+    def _id_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a domain id must not be blank")
+        return value
+
+    @model_serializer(mode="wrap")
+    def _flat(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
+        # the resolved config is written the way a user writes a domain: one flat entry
+        nested = handler(self)
+        return {**{k: nested[k] for k in ("id", "weight") if k in nested}, **nested.get("source", {})}
+
+
+#: What ``data.train`` and ``data.validation`` hold: one source, or a list of domains.
+Sources = SerializeAsAny[SourceConfig] | tuple[DomainConfig, ...]
+
+
+class DataConfig(_Section):
+    """Where documents come from: per split one source, or a list of sources mixed by weight (domains)."""
+
+    train: Sources = Field(
+        description="The source of training documents, or a list of them with an id and a weight each (data "
+        "domains, mixed by weight)."
+    )
+    validation: Sources | None = Field(
+        None,
+        description="The source of validation documents, or a list of them whose ids name training domains. "
+        "Null or left out: validation_holdout of the training documents are held out (left out without a "
+        "train source of its own: with {name: embedded}, the embedded corpus's validation split).",
+    )
+    validation_holdout: ConfigFloat | None = Field(
+        None,
+        ge=0.0,
+        lt=1.0,
+        description="Share of the training documents held out for validation when there is no validation "
+        f"source (chosen by a hash of each document's index; default {DEFAULT_VALIDATION_HOLDOUT}); 0 "
+        "validates on training documents. Resolved to 0 when there is a validation source.",
     )
 
     _check_built = field_validator("train", "validation", mode="before")(_built)
+
+    @field_validator("validation_holdout")
+    @classmethod
+    def _holdout_needs_no_source(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value and info.data.get("validation") is not None:
+            raise ValueError(
+                "a hold-out applies only without a validation source: remove data.validation_holdout, or set "
+                "data.validation to null to hold out training documents instead"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _resolve(self) -> DataConfig:
+        # written out here, so that the resolved config states what validation reads
+        holdout = self.validation_holdout
+        if holdout is None:
+            holdout = DEFAULT_VALIDATION_HOLDOUT if self.validation is None else 0.0
+        object.__setattr__(self, "validation_holdout", float(holdout))
+        validation = self.validation
+        if validation is not None:
+            # evaluations compare losses across runs and seeds: by default they read their documents in the
+            # source's order, whatever the seed
+            object.__setattr__(self, "validation", _map_sources(validation, _unshuffled))
+        return self
+
+    def domains(self, split: Literal["train", "validation"]) -> tuple[DomainConfig, ...]:
+        """The sources of ``split`` as domains (a single source is one domain with the split's name as id);
+        empty when ``split`` has no source."""
+        sources = getattr(self, split)
+        if sources is None:
+            return ()
+        if isinstance(sources, tuple):
+            return sources
+        return (DomainConfig(id=split, weight=1.0, source=sources),)
+
+    def seeded(self, seed: int) -> DataConfig:
+        """This section with every source's ``shuffle_seed`` left null set to ``seed``."""
+
+        def fill(src: SourceConfig) -> SourceConfig:
+            return src if src.shuffle_seed is not None else src.model_copy(update={"shuffle_seed": seed})
+
+        return self.model_copy(
+            update={
+                "train": _map_sources(self.train, fill),
+                "validation": None if self.validation is None else _map_sources(self.validation, fill),
+            }
+        )
+
+
+def _unshuffled(src: SourceConfig) -> SourceConfig:
+    if "shuffle_buffer" in src.model_fields_set:
+        return src
+    return src.model_copy(update={"shuffle_buffer": 0})
+
+
+def _map_sources(sources: Any, fn: Any) -> Any:
+    if isinstance(sources, tuple):
+        return tuple(d.model_copy(update={"source": fn(d.source)}) for d in sources)
+    return fn(sources)
 
 
 class CurriculumConfig(_Section):
@@ -156,6 +278,12 @@ class PipelineConfig(_Section):
     train: TrainConfig | None = Field(None, description="The reference trainer (null: not used).")
 
     _check_built = field_validator("tokenizer", "objectives", "packer", mode="before")(_built)
+
+    @model_validator(mode="after")
+    def _seed_sources(self) -> PipelineConfig:
+        # every source sees the seed it shuffles with, and the resolved config says which it is
+        object.__setattr__(self, "data", self.data.seeded(self.seed))
+        return self
 
     @field_validator("train")
     @classmethod

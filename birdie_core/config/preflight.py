@@ -13,6 +13,7 @@ Building a ``callable`` source imports the module it names, as the run would: a 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable
@@ -66,12 +67,11 @@ def check_config(source: ConfigSource, registry: Registry | None = None) -> Comp
     issues = IssueCollector(lines)
     build = _Builder(issues, registry)
 
-    build(("data", "train"), "source", cfg.data.train.name, lambda: _check_source(components, "train"))
-    validation = cfg.data.validation
-    if validation is not None:
-        build(
-            ("data", "validation"), "source", validation.name, lambda: _check_source(components, "validation")
-        )
+    for split in ("train", "validation"):
+        several = isinstance(getattr(cfg.data, split), tuple)
+        for i, domain in enumerate(cfg.data.domains(split)):
+            where: ConfigPath = ("data", split, i) if several else ("data", split)
+            build(where, "source", domain.source.name, functools.partial(_check_source, components, split, i))
     objectives = build(("objectives",), "objective", None, components.objectives)
     tokenizer = None
     if objectives is not None:
@@ -96,21 +96,22 @@ def check_config(source: ConfigSource, registry: Registry | None = None) -> Comp
     return components
 
 
-def _check_source(components: Components, split: Split) -> None:
-    """Build the source, except a ``callable`` one naming its functions by module: those are only looked up.
+def _check_source(components: Components, split: Split, index: int) -> None:
+    """Build source ``index`` of ``split`` (the source itself, or one domain of a list), except a
+    ``callable`` one naming its functions by module: those are only looked up.
 
     Building it would import the module, running its top-level code; a check must not run the user's code.
     """
     from birdie_core.builtins.sources import CallableSource
 
-    src_cfg = getattr(components.config.data, split)
+    src_cfg = components.config.data.domains(split)[index].source
     objects = components.objects
     # the same choice as Components.source: functions given beside the config are used, not the modules
-    given = objects.ds_validation if src_cfg is not None and src_cfg.split == "validation" else None
+    given = objects.ds_validation if src_cfg.split == "validation" else None
     if isinstance(src_cfg, CallableSource.Config) and given is None and objects.ds is None:
         CallableSource.find_modules(src_cfg)  # the paths are completed by the builder
     else:
-        components.source(split)
+        components.domain_source(split, index)
 
 
 class _Builder:

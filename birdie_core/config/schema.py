@@ -9,14 +9,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, create_model
 
-from birdie_core.config.models import CurriculumConfig, DataConfig, PipelineConfig, WorkersConfig
+from birdie_core.config.models import (
+    CurriculumConfig,
+    DataConfig,
+    DomainConfig,
+    PipelineConfig,
+    WorkersConfig,
+)
 from birdie_core.config.slots import (
     DEFAULT_AGENT,
     DEFAULT_OBJECTIVES,
     DEFAULT_PACKER,
     DEFAULT_TOKENIZER,
     DEFAULT_TRAIN_SOURCE,
-    DEFAULT_VALIDATION_SOURCE,
 )
 from birdie_core.kinds import COMPONENT_KINDS, KindName
 from birdie_core.registry import Entry, Registry, UnknownNameError, default_registry
@@ -35,11 +40,13 @@ def config_schema(registry: Registry | None = None) -> dict[str, Any]:
     # plain names, not subscripts, in the field tuples below: mypy reads a string subscript there as a type
     source, objective, reward = unions["source"], unions["objective"], unions["reward"]
     agent, tokenizer, packer = unions["agent"], unions["tokenizer"], unions["packer"]
+    # a list of sources (data domains): each entry a source's keys with its id and weight beside them
+    domains: Any = types.GenericAlias(list, (_domain_union(registry),))
     data_schema = create_model(
         "Data",
         __base__=DataConfig,
-        train=(source, Field(default=dict(DEFAULT_TRAIN_SOURCE))),
-        validation=(source | None, Field(default=dict(DEFAULT_VALIDATION_SOURCE))),
+        train=(source | domains, Field(default=dict(DEFAULT_TRAIN_SOURCE))),
+        validation=(source | domains | None, Field(default=None)),
     )
     curriculum_schema = create_model(
         "Curriculum",
@@ -74,6 +81,23 @@ def _component_union(registry: Registry, kind: KindName) -> Any:
     return Annotated[union, Field(discriminator="name")]
 
 
+def _domain_union(registry: Registry) -> Any:
+    """Each source's schema variant with a domain's ``id`` and ``weight`` beside its keys."""
+    variants = [
+        create_model(
+            f"Domain_{entry.namespace}_{entry.name}",
+            __base__=_schema_variant(registry, "source", entry),
+            __cls_kwargs__={"title": f"domain of source {entry.qualified_name}"},
+            id=(str, Field(min_length=1, description=DomainConfig.model_fields["id"].description)),
+            weight=(float, Field(1.0, gt=0.0, description=DomainConfig.model_fields["weight"].description)),
+        )
+        for entry in registry.entries("source")
+    ]
+    if not variants:
+        return type(None)
+    return Annotated[functools.reduce(operator.or_, variants), Field(discriminator="name")]
+
+
 def _schema_variant(registry: Registry, kind: KindName, entry: Entry) -> type[BaseModel]:
     """A schema-only subclass of ``entry``'s Config whose ``name`` is the literal name(s) it answers to."""
     try:
@@ -91,5 +115,3 @@ def _schema_variant(registry: Registry, kind: KindName, entry: Entry) -> type[Ba
         __cls_kwargs__={"title": f"{kind} {entry.qualified_name}"},
         name=(name_type, Field(description=f"The {kind} to use.")),
     )
-
-

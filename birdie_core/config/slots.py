@@ -26,6 +26,8 @@ __all__ = [
 
 DEFAULT_TOKENIZER: Mapping[str, Any] = {"name": "bytes"}
 DEFAULT_TRAIN_SOURCE: Mapping[str, Any] = {"name": "embedded"}
+#: The validation default only beside the embedded train source: any other train source left without a
+#: validation source holds out some of its own documents (``data.validation_holdout``), never this corpus.
 DEFAULT_VALIDATION_SOURCE: Mapping[str, Any] = {"name": "embedded", "split": "validation"}
 DEFAULT_OBJECTIVES: tuple[Mapping[str, Any], ...] = ({"name": "next_token_prediction"},)
 DEFAULT_PACKER: Mapping[str, Any] = {"name": "best_fit"}
@@ -45,7 +47,7 @@ class Slot:
 SLOTS: tuple[Slot, ...] = (
     Slot(("tokenizer",), "tokenizer", DEFAULT_TOKENIZER, False),
     Slot(("data", "train"), "source", DEFAULT_TRAIN_SOURCE, False),
-    Slot(("data", "validation"), "source", DEFAULT_VALIDATION_SOURCE, True),
+    Slot(("data", "validation"), "source", None, True),  # its default depends on data.train: see load.py
     Slot(("packer",), "packer", DEFAULT_PACKER, False),
     Slot(("curriculum", "agent"), "agent", DEFAULT_AGENT, False),
     Slot(("curriculum", "reward"), "reward", None, True),

@@ -42,7 +42,7 @@ from birdie_core.curriculum.metrics import METRICS_NAME, MetricsLog, RealisedSha
 from birdie_core.curriculum.schedule import EvaluationSchedule
 from birdie_core.errors import BirdieError, ConfigError, ConfigIssue, PipelineError
 from birdie_core.interfaces import Agent, Arm, RewardFn, Shard, Tokenizer, normalise
-from birdie_core.pipeline.build import Components, Split
+from birdie_core.pipeline.build import Components
 from birdie_core.pipeline.workers import BatchInfo, BatchLoader, MixtureSchedule, sum_data_stats
 from birdie_core.registry import Registry
 
@@ -195,8 +195,9 @@ class Birdie:
 
     def data_stats(self) -> dict[str, Any]:
         """What this rank's data pipeline has read and made so far: documents read, too short for every
-        objective, tokens dropped, examples and positions per objective, and the source's own counters (empty
-        documents, invalid UTF-8 replaced, ...), summed over workers. Each evaluation's record in
+        objective, tokens dropped, examples and positions per objective, per training domain the documents
+        read, document tokens consumed and documents held out for validation (``"domains"``), and the sources'
+        own counters (empty documents, invalid UTF-8 replaced, ...), summed over workers. Each evaluation's record in
         ``metrics.jsonl`` holds the same, summed over ranks, under ``"data"``."""
         return self._loader.data_stats()
 
@@ -216,8 +217,10 @@ class Birdie:
         """Open an evaluation and yield ``(objective key, batch)`` for every fixed validation batch.
 
         The batches are built once (``num_validation_batches`` per objective configuration, from
-        ``data.validation``, or from the train source when that is null) with exactly the training layout,
-        and are the same at every evaluation. Log one loss per yielded batch with :meth:`log_validation_loss`.
+        ``data.validation``, or without one from the training documents held out for validation,
+        ``data.validation_holdout``) with exactly the training layout, and are the same at every evaluation.
+        With several validation sources (per training domain) they are mixed by weight like the training
+        domains. Log one loss per yielded batch with :meth:`log_validation_loss`.
         """
         self._check_open()
         if self._eval is not None and self._eval.logged:
@@ -293,7 +296,6 @@ class Birdie:
 
     # -- the curriculum -----------------------------------------------------------------------------------
     def _build_validation(self) -> list[tuple[str, dict[str, torch.Tensor]]]:
-        read_from: Split | None = None if self.config.data.validation is not None else "train"
         coll = self.collective
         shard = Shard(coll.rank, coll.world_size)
         out: list[tuple[str, dict[str, torch.Tensor]]] = []
@@ -302,7 +304,7 @@ class Birdie:
             one_hot[i] = 1.0
             pipe = None
             try:
-                pipe = self.components.pipeline("validation", shard, one_hot, read_from=read_from)
+                pipe = self.components.pipeline("validation", shard, one_hot)
                 batches = [pipe.next_batch() for _ in range(self.num_validation_batches)]
             except BirdieError as exc:
                 raise PipelineError(

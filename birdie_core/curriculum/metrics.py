@@ -13,8 +13,14 @@
                   "example_gap": {...}, "token_gap": {...}, "max_abs_example_gap": 0.03, ...},
      "data": {"documents_read": 812, "documents_too_short": 3, "tail_tokens_dropped": 40,
               "examples": {"ntp": 950, ...}, "positions": {"ntp": 61234, ...},
+              "domains": {"web": {"documents": 610, "tokens": 201873, "held_out": 6},   # per training domain
+                          "code": {"documents": 202, "tokens": 88120, "held_out": 2}},  # ("train": one source)
               "source": {"documents": 815, "empty": 2, "invalid_utf8": 1},    # since the start, all ranks
               "tokenizer": {"surrogates_replaced": 0}}}                       # (bytes; {} for most)
+
+``domains`` counts, per training domain (the ids of a ``data.train`` list; ``train`` for a single source), the
+documents read, the document tokens its documents gave to examples, and the documents passed over because they
+are held out for validation. ``Birdie.last_batch_info.tokens_per_domain()`` gives the same tokens per batch.
 
 ``commanded_share`` is the draw probability per example; ``example_share`` (examples per objective) is what
 the draws gave and tracks it up to sampling noise and redraws (an objective that cannot use a short leftover

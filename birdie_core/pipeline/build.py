@@ -4,6 +4,11 @@
 fixes the arms; its methods then build the tokenizer, sources, objectives, packer, agent and reward function,
 and whole :class:`~birdie_core.pipeline.stream.Pipeline` objects for any split and shard. ``Birdie``, its
 workers, its validation batches, ``preview`` and ``birdie train`` all build through it.
+
+What a pipeline reads is decided here, once, from ``data`` (:meth:`Components.mix`): each source with its
+shuffle buffer and seed (a validation source unshuffled unless it says otherwise), several training sources
+mixed by weight, and, without a validation source, the hold-out that splits the training documents between
+the two streams (:mod:`birdie_core.pipeline.holdout`).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from birdie_core.config.load import ConfigSource, LoadedConfig, read_config
-from birdie_core.config.models import PipelineConfig
+from birdie_core.config.models import DomainConfig, PipelineConfig
 from birdie_core.config.original import PythonObjects
 from birdie_core.errors import ConfigError, ConfigIssue, PipelineError
 from birdie_core.interfaces import (
@@ -40,6 +45,8 @@ from birdie_core.kinds import (
     SourceFactory,
     TokenizerFactory,
 )
+from birdie_core.pipeline.domains import Domain, DomainMix
+from birdie_core.pipeline.holdout import HoldOut
 from birdie_core.registry import Entry, Registry, default_registry
 
 if TYPE_CHECKING:
@@ -59,7 +66,7 @@ class Components:
     objects: PythonObjects
     arms: tuple[Arm, ...]  # one per objective entry: its id and its qualified objective name
     _objectives: tuple[Entry[ObjectiveClass], ...]
-    _sources: Mapping[str, Entry[SourceFactory]]  # by split: the configured sources only
+    _sources: Mapping[str, tuple[Entry[SourceFactory], ...]]  # by split, one per domain: configured ones only
     _tokenizer: Entry[TokenizerFactory]
     _packer: Entry[PackerClass]
     _agent: Entry[AgentClass]
@@ -77,9 +84,12 @@ class Components:
         cfg = loaded.config
         objectives = tuple(registry.resolve("objective", c.name) for c in cfg.objectives)
         sources = {
-            split: registry.resolve("source", src.name)
-            for split, src in (("train", cfg.data.train), ("validation", cfg.data.validation))
-            if src is not None
+            split: tuple(registry.resolve("source", d.source.name) for d in domains)
+            for split, domains in (
+                ("train", cfg.data.domains("train")),
+                ("validation", cfg.data.domains("validation")),
+            )
+            if domains
         }
         reward = cfg.curriculum.reward
         components = cls(
@@ -146,26 +156,84 @@ class Components:
         tok_cfg = self.config.tokenizer
         return tok_cfg.num_sentinels if "num_sentinels" in tok_cfg.model_fields_set else None
 
+    @property
+    def domain_ids(self) -> tuple[str, ...]:
+        """The ids of the training domains (``("train",)`` for a single train source)."""
+        return tuple(d.id for d in self.config.data.domains("train"))
+
     def source(self, split: Split) -> Source:
-        """The source ``data.<split>``; its config errors name their place in the pipeline config."""
-        if split not in ("train", "validation"):
-            raise PipelineError(f"unknown split {split!r}: 'train' or 'validation'")
-        src_cfg = getattr(self.config.data, split)
-        if src_cfg is None:
-            raise PipelineError(f"no {split!r} source is configured (data.{split})")
-        where = f"data.{split}"
+        """The source ``data.<split>`` as configured (for a list of sources, their :class:`DomainMix`); its
+        config errors name their place in the pipeline config."""
+        self._split_domains(split)
+        if isinstance(getattr(self.config.data, split), tuple):
+            return self.mix(split)
+        return self.domain_source(split, 0)
+
+    def domain_source(self, split: Split, index: int) -> Source:
+        """The source of domain ``index`` of ``split`` (the source itself for a single one), as configured."""
+        domains = self._split_domains(split)
+        where = (
+            f"data.{split}[{index}]"
+            if isinstance(getattr(self.config.data, split), tuple)
+            else f"data.{split}"
+        )
         try:
-            return self._make_source(self._sources[split], src_cfg)
+            return self._make_source(self._sources[split][index], domains[index].source)
         except ConfigError as exc:
             raise ConfigError(
                 [replace(i, path=f"{where}.{i.path}" if i.path else where) for i in exc.issues]
             ) from None
 
+    def _split_domains(self, split: Split) -> tuple[DomainConfig, ...]:
+        if split not in ("train", "validation"):
+            raise PipelineError(f"unknown split {split!r}: 'train' or 'validation'")
+        domains = self.config.data.domains(split)
+        if not domains:
+            raise PipelineError(f"no {split!r} source is configured (data.{split})")
+        return domains
+
+    def mix(self, split: Split) -> DomainMix:
+        """What a pipeline of ``split`` reads: its sources with their shuffling, weights and hold-out.
+
+        Training reads ``data.train`` less the held-out documents. Validation reads ``data.validation``, or,
+        without one, the training sources' held-out documents (all their documents when
+        ``validation_holdout`` is 0), unshuffled.
+        """
+        data, seed = self.config.data, self.config.seed
+        holdout = HoldOut(data.validation_holdout) if data.validation_holdout else None
+        if split == "train" or data.validation is None:
+            validating = split == "validation"
+            domains = [
+                Domain(
+                    d.id,
+                    self.domain_source("train", i),
+                    d.weight,
+                    shuffle_buffer=0 if validating else d.source.shuffle_buffer,
+                    shuffle_seed=_seed_of(d, seed),
+                    holdout=holdout,
+                    held_out_only=validating and holdout is not None,
+                )
+                for i, d in enumerate(data.domains("train"))
+            ]
+        else:
+            domains = [
+                Domain(
+                    d.id,
+                    self.domain_source(split, i),
+                    d.weight,
+                    shuffle_buffer=d.source.shuffle_buffer,
+                    shuffle_seed=_seed_of(d, seed),
+                )
+                for i, d in enumerate(self._split_domains(split))
+            ]
+        return DomainMix(domains, seed=seed, split=split)
+
     def _make_source(self, entry: Entry[SourceFactory], src_cfg: SourceConfig) -> Source:
         from birdie_core.builtins.sources import CallableSource
 
         objects = self.objects
-        if isinstance(src_cfg, CallableSource.Config):  # the flat form may have given the functions themselves
+        # the flat form may have given the functions themselves
+        if isinstance(src_cfg, CallableSource.Config):
             fn = objects.ds_validation if src_cfg.split == "validation" else None
             fn = fn if fn is not None else objects.ds
             if fn is not None:
@@ -219,14 +287,18 @@ class Components:
     ) -> Pipeline:
         """A :class:`~birdie_core.pipeline.stream.Pipeline` for ``split`` and ``shard``.
 
-        ``mixture`` defaults to the configured agent's initial mixture. ``read_from`` names the source to read
-        when it is not ``data.<split>`` (validation batches drawn from the train source).
+        ``mixture`` defaults to the configured agent's initial mixture. It reads :meth:`mix` of ``split``, or
+        of ``read_from`` when given (``read_from="train"``: the training stream's documents, hold-out excluded).
         """
         from birdie_core.pipeline.stream import Pipeline
 
         objectives = self.objectives()
         tokenizer = self.tokenizer(objectives)
-        source = self.source(read_from or split)
+        source = self.mix(read_from or split)
+        # a source of token ids (pre-tokenized data) refuses a tokenizer other than the one that wrote them
+        for domain in source.domains:
+            if hasattr(domain.source, "check_tokenizer"):
+                domain.source.check_tokenizer(tokenizer)
         if mixture is None:
             mixture = self.agent().initial_mixture()
         cfg = self.config
@@ -243,3 +315,9 @@ class Components:
             split=split,
             mixture_unit=cfg.curriculum.mixture_unit,
         )
+
+
+def _seed_of(domain: DomainConfig, seed: int) -> int:
+    # load_config fills every shuffle_seed; a config built by hand may still carry null
+    given = domain.source.shuffle_seed
+    return int(given) if given is not None else int(seed)

@@ -18,23 +18,28 @@ The stream, step by step (:meth:`Pipeline.next_batch`):
    is too short for every objective: it is dropped and counted (:class:`PipelineStats`), never an error.
 4. The batch is emitted as soon as the packer reports :meth:`~birdie_core.Packer.ready`.
 
-Epochs: when the source runs dry the pipeline starts the next epoch (``source.documents(shard, epoch + 1)``)
-at once. A source that yields no document at all, an epoch in which no document could make a single example,
-and ``max_consecutive_skips`` unusable documents in a row raise :class:`PipelineError` instead of spinning.
+Documents come through a :class:`~birdie_core.pipeline.domains.MixReader`: one source, or several data
+domains mixed by weight, each shuffled through its own buffer and, where a validation hold-out is configured,
+with the held-out documents left out (training) or kept alone (validation); see
+:mod:`birdie_core.pipeline.domains`. When a source runs dry its next pass (epoch) starts at once
+(``source.documents(shard, epoch + 1)``). A source that yields no document at all, a pass in which no
+document could make a single example, and ``max_consecutive_skips`` unusable documents in a row raise
+:class:`PipelineError` instead of spinning.
 
 Mixture updates (:meth:`Pipeline.set_mixture`) apply to every arm drawn after the call; examples already in
 the open batch keep the arm they were drawn with.
 
 Which documents went into a batch: :attr:`Pipeline.last_documents` lists ``(epoch, document index)`` of every
 document whose first tokens the last emitted batch holds (each document appears once per epoch unless it was
-skipped as too short).
+skipped as too short), :attr:`Pipeline.last_document_domains` the domain of each (its position in
+:attr:`Pipeline.domain_ids`: document indices are unique within a domain), and
+:attr:`Pipeline.last_domain_consumed` the document tokens the batch took from each domain.
 """
 
 from __future__ import annotations
 
 import bisect
 import copy
-import itertools
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +62,7 @@ from birdie_core.interfaces import (
     Tokenizer,
     normalise,
 )
+from birdie_core.pipeline.domains import DomainMix
 
 if TYPE_CHECKING:
     from birdie_core.config.load import ConfigSource
@@ -65,7 +71,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Pipeline", "PipelineStats"]
 
-_STATE_VERSION = 2  # 2: the current document by position, not by its tokens
+_STATE_VERSION = 3  # 2: the current document by position, not by its tokens; 3: positions per domain
 _NO_TOKENS = np.zeros(0, dtype=TOKEN_DTYPE)
 
 
@@ -74,16 +80,22 @@ class PipelineStats:
     """Counters of one pipeline since it was built (kept across :meth:`Pipeline.load_state_dict`)."""
 
     num_arms: int
+    num_domains: int = 1
     documents_read: int = 0
     documents_skipped: int = 0  # too short for every objective: no example used any of their tokens
     skipped_indices: list[int] = field(default_factory=list)  # the first few, for a report
     tail_tokens_dropped: int = 0  # leftovers too short for every objective after some examples were made
     batches: int = 0
-    epochs_completed: int = 0
+    epochs_completed: int = 0  # passes through the source that ended (with domains: summed over them)
     batch_positions: int = 0  # batch_size * sequence_length per emitted batch
     examples: np.ndarray = field(init=False)  # examples made per arm (the open batch included)
     positions: np.ndarray = field(init=False)  # non-pad positions per arm in emitted batches
     consumed: np.ndarray = field(init=False)  # document tokens consumed per arm (the open batch included)
+    domain_documents: np.ndarray = field(init=False)  # documents read per domain
+    domain_consumed: np.ndarray = field(
+        init=False
+    )  # document tokens consumed per domain (the open batch included)
+    domain_held_out: np.ndarray = field(init=False)  # training documents passed over: held out for validation
 
     MAX_SKIPPED_INDICES = 10
 
@@ -91,6 +103,9 @@ class PipelineStats:
         self.examples = np.zeros(self.num_arms, dtype=np.int64)
         self.positions = np.zeros(self.num_arms, dtype=np.int64)
         self.consumed = np.zeros(self.num_arms, dtype=np.int64)
+        self.domain_documents = np.zeros(self.num_domains, dtype=np.int64)
+        self.domain_consumed = np.zeros(self.num_domains, dtype=np.int64)
+        self.domain_held_out = np.zeros(self.num_domains, dtype=np.int64)
 
     @property
     def efficiency(self) -> float:
@@ -101,6 +116,7 @@ class PipelineStats:
         """Plain Python values (for logs, JSON and ``state_dict``)."""
         return {
             "num_arms": self.num_arms,
+            "num_domains": self.num_domains,
             "documents_read": self.documents_read,
             "documents_skipped": self.documents_skipped,
             "skipped_indices": list(self.skipped_indices),
@@ -111,28 +127,39 @@ class PipelineStats:
             "examples": self.examples.tolist(),
             "positions": self.positions.tolist(),
             "consumed": self.consumed.tolist(),
+            "domain_documents": self.domain_documents.tolist(),
+            "domain_consumed": self.domain_consumed.tolist(),
+            "domain_held_out": self.domain_held_out.tolist(),
             "efficiency": self.efficiency,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PipelineStats:
-        s = cls(int(d["num_arms"]))
+        s = cls(int(d["num_arms"]), int(d.get("num_domains", 1)))
         for k in ("documents_read", "documents_skipped", "tail_tokens_dropped", "batches"):
             setattr(s, k, int(d[k]))
         s.epochs_completed, s.batch_positions = int(d["epochs_completed"]), int(d["batch_positions"])
         s.skipped_indices = [int(i) for i in d["skipped_indices"]]
         for k in ("examples", "positions", "consumed"):
             setattr(s, k, np.asarray(d[k], dtype=np.int64))
+        for k in ("domain_documents", "domain_consumed", "domain_held_out"):
+            if k in d:
+                setattr(s, k, np.asarray(d[k], dtype=np.int64))
         return s
 
 
 class Pipeline:
-    """Produces packed batches from one source shard; see the module docstring for the rules."""
+    """Produces packed batches from one source shard; see the module docstring for the rules.
+
+    ``source``: a :class:`~birdie_core.interfaces.Source`, read as it is (no shuffling, every document), or a
+    :class:`~birdie_core.pipeline.domains.DomainMix` (what :meth:`Components.pipeline
+    <birdie_core.pipeline.build.Components.pipeline>` builds from a config: shuffled, mixed, hold-out applied).
+    """
 
     def __init__(
         self,
         tokenizer: Tokenizer,
-        source: Source,
+        source: Source | DomainMix,
         objectives: Sequence[Objective],
         arms: Sequence[Arm],
         packer: Packer,
@@ -163,7 +190,12 @@ class Pipeline:
                 f"with the marker among its specials ({exc})"
             ) from None
         self.tokenizer = tokenizer
-        self.source = source
+        #: what the pipeline reads: its sources with their shuffling, weights and hold-out
+        self.mix = source if isinstance(source, DomainMix) else DomainMix.single(source, split)
+        #: the source itself, or with several domains their mix (a Source too, whose ``stats`` adds theirs up)
+        self.source: Source = self.mix.domains[0].source if len(self.mix.domains) == 1 else self.mix
+        self.domain_ids: tuple[str, ...] = self.mix.ids
+        self.reader = self.mix.reader(shard, unusable=self._unusable_pass)
         self.objectives = tuple(objectives)
         self.arms = tuple(arms)
         self.packer = packer
@@ -186,21 +218,26 @@ class Pipeline:
         # crc32, not hash(): the split must map to the same seed in every process
         self.rng = np.random.default_rng([self.seed, shard.index, shard.count, zlib.crc32(split.encode())])
         self.ctx = ObjectiveContext(tokenizer=tokenizer, rng=self.rng, start_id=start_id)
-        self.stats = PipelineStats(len(self.arms))
+        num_domains = len(self.domain_ids)
+        self.stats = PipelineStats(len(self.arms), num_domains)
         self.set_mixture(mixture)
-        # position in the stream
-        self._epoch = 0
-        self._docs_in_epoch = 0  # documents taken from this epoch's iterator (resume skips exactly these)
-        self._examples_in_epoch = 0
-        self._iter: Iterator[Any] | None = None
+        # position in the stream (the reader holds the place in the source)
         self._tokens: np.ndarray = _NO_TOKENS  # unused tokens of the current document
         self._doc_length = 0  # tokens of the current document
         self._doc_index = -1
+        self._doc_domain = 0
+        self._doc_epoch = 0  # the pass of its domain the current document came from
         self._doc_used = False
         self._consecutive_skips = 0
-        self._batch_docs: list[tuple[int, int]] = []  # (epoch, index) of documents first used in the open batch
+        # (epoch, index, domain) of documents first used in the open batch, and its tokens per domain
+        self._batch_docs: list[tuple[int, int, int]] = []
+        self._batch_domain_consumed = np.zeros(num_domains, dtype=np.int64)
         #: ``(epoch, document index)`` rows of the documents whose first tokens went into the last emitted batch
         self.last_documents = np.zeros((0, 2), dtype=np.int64)
+        #: the domain (position in :attr:`domain_ids`) of each row of :attr:`last_documents`
+        self.last_document_domains = np.zeros(0, dtype=np.int64)
+        #: document tokens the last emitted batch took from each domain
+        self.last_domain_consumed = np.zeros(num_domains, dtype=np.int64)
 
     # -- construction from a config ---------------------------------------------------------------------
     @classmethod
@@ -311,12 +348,14 @@ class Pipeline:
         self.packer.add(example, arm)
         self._tokens = rest
         if not self._doc_used:
-            self._batch_docs.append((self._epoch, self._doc_index))
+            self._batch_docs.append((self._doc_epoch, self._doc_index, self._doc_domain))
+            self.reader.mark_used()
         self._doc_used = True
-        self._examples_in_epoch += 1
         self._consecutive_skips = 0
         self.stats.examples[arm] += 1
         self.stats.consumed[arm] += used
+        self.stats.domain_consumed[self._doc_domain] += used
+        self._batch_domain_consumed[self._doc_domain] += used
         if self.mixture_unit == "tokens":  # the draw weights follow at the next batch (_emit)
             self._length_sum[arm] += example.length
             self._length_count[arm] += 1
@@ -339,47 +378,38 @@ class Pipeline:
         self._tokens = _NO_TOKENS
 
     def _read_document(self) -> None:
-        """Load the next document's tokens, rolling over to the next epoch when the source runs dry."""
+        """Load the next document's tokens; the reader starts a source's next pass when it runs dry."""
+        stats = self.stats
         while True:
-            if self._iter is None:
-                it = iter(self.source.documents(self.shard, self._epoch))
-                # resuming: skip exactly the documents already taken from this epoch
-                self._iter = itertools.islice(it, self._docs_in_epoch, None) if self._docs_in_epoch else it
-            doc = next(self._iter, None)
-            if doc is None:
-                self._end_epoch()
-                continue
-            self._docs_in_epoch += 1
-            self.stats.documents_read += 1
-            self._doc_index, self._doc_used = int(doc.index), False
+            taken = self.reader.next()
+            assert taken is not None  # a reader that rolls over always gives a document or raises
+            d, doc = taken.domain, taken.document
+            stats.epochs_completed += taken.passes_ended
+            stats.domain_held_out[d] += taken.held_out
+            stats.documents_read += 1
+            stats.domain_documents[d] += 1
+            self._doc_index, self._doc_domain, self._doc_used = int(doc.index), d, False
+            self._doc_epoch = self.reader.pass_of(d)
             self._tokens = doc.token_ids(self.tokenizer)
             self._doc_length = int(self._tokens.shape[0])
             if self._tokens.shape[0]:
                 return
             self._drop_tokens()  # an empty document: counted as skipped
 
-    def _end_epoch(self) -> None:
-        where = f"{self.split!r} source {type(self.source).__name__} (shard {self.shard.index}/{self.shard.count})"
-        if self._docs_in_epoch == 0:
-            raise PipelineError(
-                f"the {where} yielded no documents in epoch {self._epoch}; check its path/split, and that "
-                "there are at least as many documents as shards"
-            )
-        if self._examples_in_epoch == 0:
-            raise PipelineError(
-                f"none of the {self._docs_in_epoch} documents of the {where} in epoch {self._epoch} could make "
-                f"an example: all are too short for every objective at sequence length "
-                f"{self.packer.sequence_length} (skipped e.g. {self.stats.skipped_indices})"
-            )
-        self._epoch += 1
-        self._docs_in_epoch = self._examples_in_epoch = 0
-        self._iter = None
-        self.stats.epochs_completed += 1
+    def _unusable_pass(self, where: str, documents: int, epoch: int) -> PipelineError:
+        return PipelineError(
+            f"none of the {documents} documents of the {where} in epoch {epoch} could make an example: all are "
+            f"too short for every objective at sequence length {self.packer.sequence_length} (skipped e.g. "
+            f"{self.stats.skipped_indices})"
+        )
 
     def _emit(self) -> PackedBatch:
         batch = self.packer.pop()
-        self.last_documents = np.array(self._batch_docs, dtype=np.int64).reshape(-1, 2)
+        docs = np.array(self._batch_docs, dtype=np.int64).reshape(-1, 3)
+        self.last_documents, self.last_document_domains = docs[:, :2].copy(), docs[:, 2].copy()
+        self.last_domain_consumed = self._batch_domain_consumed
         self._batch_docs = []
+        self._batch_domain_consumed = np.zeros_like(self.last_domain_consumed)
         self.stats.batches += 1
         self.stats.batch_positions += int(batch.input_ids.size)
         self.stats.positions += batch.arm_positions
@@ -394,17 +424,19 @@ class Pipeline:
             "version": _STATE_VERSION,
             "shard": (self.shard.index, self.shard.count),
             "rng": copy.deepcopy(self.rng.bit_generator.state),
-            "epoch": self._epoch,
-            "docs_in_epoch": self._docs_in_epoch,
-            "examples_in_epoch": self._examples_in_epoch,
+            # per domain: its pass and the documents taken from it (resume skips exactly these)
+            "reader": self.reader.state_dict(),
             # the current document by its place in the stream, never its tokens: a state stays a few KB
             # whatever the document's size; resuming reads and tokenizes that one document again
             "doc_length": self._doc_length,
             "tokens_left": int(self._tokens.shape[0]),
             "doc_index": self._doc_index,
+            "doc_domain": self._doc_domain,
+            "doc_epoch": self._doc_epoch,
             "doc_used": self._doc_used,
             "consecutive_skips": self._consecutive_skips,
             "batch_docs": list(self._batch_docs),
+            "batch_domain_consumed": self._batch_domain_consumed.copy(),
             "mixture": self._mixture.copy(),
             "lengths": (self._length_sum.copy(), self._length_count.copy()),
             "packer": self.packer.state_dict(),
@@ -419,48 +451,47 @@ class Pipeline:
                 f"the state was saved by shard {tuple(state['shard'])}, this pipeline reads shard "
                 f"{(self.shard.index, self.shard.count)}"
             )
+        self.close()  # the sources are re-opened lazily, skipping the documents already read
+        self.reader.load_state_dict(state["reader"])
         self.rng.bit_generator.state = copy.deepcopy(state["rng"])
-        self._epoch = int(state["epoch"])
-        self._docs_in_epoch = int(state["docs_in_epoch"])
-        self._examples_in_epoch = int(state["examples_in_epoch"])
         self._doc_length = int(state["doc_length"])
         tokens_left = int(state["tokens_left"])
         self._doc_index = int(state["doc_index"])
+        self._doc_domain = int(state["doc_domain"])
+        self._doc_epoch = int(state["doc_epoch"])
         self._doc_used = bool(state["doc_used"])
         self._consecutive_skips = int(state["consecutive_skips"])
-        self._batch_docs = [(int(e), int(i)) for e, i in state.get("batch_docs", ())]
+        self._batch_docs = [(int(e), int(i), int(d)) for e, i, d in state["batch_docs"]]
+        self._batch_domain_consumed = np.array(state["batch_domain_consumed"], dtype=np.int64)
         length_sum, length_count = state["lengths"]
         self._length_sum = np.array(length_sum, dtype=np.float64)
         self._length_count = np.array(length_count, dtype=np.float64)
         self.set_mixture(state["mixture"])
         self.packer.load_state_dict(state["packer"])
         self.stats = PipelineStats.from_dict(state["stats"])
-        self.close()  # the source is re-opened lazily, skipping the documents already read
         self._tokens = _NO_TOKENS
         if tokens_left:
             self._reread_current_document(tokens_left)
 
     def _reread_current_document(self, tokens_left: int) -> None:
-        """Position the source after the current document and restore its unused tail of tokens."""
-        it = iter(self.source.documents(self.shard, self._epoch))
-        self._iter = itertools.islice(it, self._docs_in_epoch - 1, None) if self._docs_in_epoch > 1 else it
-        doc = next(self._iter, None)
-        tokens = (
-            doc.token_ids(self.tokenizer) if doc is not None else _NO_TOKENS
-        )
+        """Position the reader after the current document and restore its unused tail of tokens.
+
+        The reader re-reads the same shuffled (and hold-out filtered) stream, so this is the very document
+        the state was saved in.
+        """
+        doc = self.reader.reread_current()
+        tokens = doc.token_ids(self.tokenizer) if doc is not None else _NO_TOKENS
         if doc is None or int(doc.index) != self._doc_index or tokens.shape[0] != self._doc_length:
             found = "no document" if doc is None else f"document {doc.index} of {tokens.shape[0]} tokens"
             self.close()
+            domain = f" of domain {self.domain_ids[self._doc_domain]!r}" if len(self.domain_ids) > 1 else ""
             raise PipelineError(
                 f"cannot resume: the state was saved inside document {self._doc_index} ({self._doc_length} "
-                f"tokens, epoch {self._epoch}) of the {self.split!r} source, which now gives {found} there; "
-                "the source or the tokenizer changed since the state was saved"
+                f"tokens, epoch {self._doc_epoch}) of the {self.split!r} source{domain}, which now gives "
+                f"{found} there; the source or the tokenizer changed since the state was saved"
             )
         self._tokens = tokens[self._doc_length - tokens_left :]
 
     def close(self) -> None:
-        """Release the source iterator (a generator's ``finally`` blocks run now)."""
-        it, self._iter = self._iter, None
-        close = getattr(it, "close", None)
-        if close is not None:
-            close()
+        """Release the sources' iterators (a generator's ``finally`` blocks run now)."""
+        self.reader.close()

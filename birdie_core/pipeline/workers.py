@@ -40,7 +40,7 @@ import time
 import warnings
 import weakref
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -172,6 +172,12 @@ class BatchInfo:
     arm_consumed: np.ndarray  # document tokens consumed per arm
     documents: np.ndarray  # (n, 2): (epoch, document index) of documents first used in this batch
     stats: dict[str, Any]  # the building worker's cumulative counters (see data_stats_of)
+    #: the training domains (``("train",)`` for a single train source)
+    domain_ids: tuple[str, ...] = ("train",)
+    #: (n,): the domain (position in ``domain_ids``) of each row of ``documents``; indices are unique per domain
+    document_domains: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    #: document tokens this batch took from each domain
+    domain_consumed: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
 
     def segment_objectives(self) -> list[list[str]]:
         """The objective key of every segment, row by row (``segment_ids`` 1, 2, ... in order)."""
@@ -180,10 +186,15 @@ class BatchInfo:
     def tokens_per_objective(self) -> dict[str, int]:
         return {k: int(n) for k, n in zip(self.arm_keys, self.arm_positions)}
 
+    def tokens_per_domain(self) -> dict[str, int]:
+        """Document tokens this batch took from each training domain."""
+        return {k: int(n) for k, n in zip(self.domain_ids, self.domain_consumed)}
+
 
 def data_stats_of(pipeline: Pipeline) -> dict[str, Any]:
     """A pipeline's counters as plain data: documents read and skipped (and why), tokens dropped, examples and
-    positions per arm, its source's own counters (``source.stats``: empty documents, invalid UTF-8, ...) and its
+    positions per arm, per domain the documents read, the document tokens consumed and the documents held out
+    for validation, its sources' own counters (``source.stats``: empty documents, invalid UTF-8, ...) and its
     tokenizer's (``tokenizer.stats``, e.g. the bytes tokenizer's lone surrogates replaced)."""
     stats = pipeline.stats
     source_stats = getattr(pipeline.source, "stats", None)
@@ -195,6 +206,12 @@ def data_stats_of(pipeline: Pipeline) -> dict[str, Any]:
         "epochs_completed": stats.epochs_completed,
         "examples": stats.examples.tolist(),
         "positions": stats.positions.tolist(),
+        "domains": {
+            d: {"documents": int(n), "tokens": int(t), "held_out": int(h)}
+            for d, n, t, h in zip(
+                pipeline.domain_ids, stats.domain_documents, stats.domain_consumed, stats.domain_held_out
+            )
+        },
         "source": {k: int(v) for k, v in source_stats.items()} if isinstance(source_stats, dict) else {},
         "tokenizer": (
             {k: int(v) for k, v in tokenizer_stats.items()} if isinstance(tokenizer_stats, dict) else {}
@@ -210,6 +227,7 @@ def sum_data_stats(parts: Iterable[dict[str, Any]], arm_keys: tuple[str, ...]) -
         "tail_tokens_dropped": 0,
         "examples": dict.fromkeys(arm_keys, 0),
         "positions": dict.fromkeys(arm_keys, 0),
+        "domains": {},
         "source": {},
         "tokenizer": {},
     }
@@ -220,6 +238,10 @@ def sum_data_stats(parts: Iterable[dict[str, Any]], arm_keys: tuple[str, ...]) -
             values = part[key].values() if isinstance(part[key], dict) else part[key]
             for arm, n in zip(arm_keys, values):
                 total[key][arm] += int(n)
+        for domain, counts in part.get("domains", {}).items():
+            into = total["domains"].setdefault(domain, {})
+            for key, n in counts.items():
+                into[key] = into.get(key, 0) + int(n)
         for group in ("source", "tokenizer"):
             # .get: counters saved before tokenizers had any carry no "tokenizer" group
             for key, n in part.get(group, {}).items():
@@ -292,6 +314,8 @@ class _BatchIterator:
             "arm_positions": batch.arm_positions,
             "arm_consumed": batch.arm_consumed,
             "documents": self.pipeline.last_documents,
+            "document_domains": self.pipeline.last_document_domains,
+            "domain_consumed": self.pipeline.last_domain_consumed,
             # cumulative counters of this worker, so that the training process sees what happens in workers
             "stats": data_stats_of(self.pipeline),
         }
@@ -457,6 +481,7 @@ class BatchLoader:
         cfg = self.cfg = components.config
         self.schedule = schedule
         self.arm_keys = components.keys
+        self.domain_ids = components.domain_ids
         self.rank, self.world_size = rank, world_size
         self.num_workers = cfg.workers.num_workers
         self.prefetch_factor = cfg.workers.prefetch_factor
@@ -558,6 +583,9 @@ class BatchLoader:
             arm_consumed=np.asarray(item["arm_consumed"]),
             documents=np.asarray(item["documents"]),
             stats=item["stats"],
+            domain_ids=self.domain_ids,
+            document_domains=np.asarray(item["document_domains"]),
+            domain_consumed=np.asarray(item["domain_consumed"]),
         )
         self._stats_by_worker[info.worker] = info.stats
         return tensors, info

@@ -497,7 +497,13 @@ def test_schema_has_a_union_per_component_slot(full):
     reward = curriculum["properties"]["reward"]["anyOf"]
     assert {"type": "null"} in reward
     data = schema["$defs"][schema["properties"]["data"]["$ref"].rsplit("/", 1)[1]]
-    assert ["core.embedded", "embedded"] in _variant_names(schema, data["properties"]["train"])
+    one, domains = data["properties"]["train"]["anyOf"]  # one source, or a list of them (data domains)
+    assert ["core.embedded", "embedded"] in _variant_names(schema, one)
+    assert domains["type"] == "array" and ["core.embedded", "embedded"] in _variant_names(
+        schema, domains["items"]
+    )
+    domain = schema["$defs"][domains["items"]["oneOf"][0]["$ref"].rsplit("/", 1)[1]]
+    assert {"id", "weight", "name"} <= set(domain["properties"]) and "id" in domain["required"]
     assert schema["additionalProperties"] is False and "sequence_length" in schema["properties"]
     assert yaml.safe_load(yaml.safe_dump(schema)) == schema  # plain data
 

@@ -142,8 +142,10 @@ def test_in_process_birdie_gives_the_bare_pipeline_batches(registry):
 
 
 def test_validation_batches_are_fixed_and_configurable(registry):
-    # no validation source: the batches come from the train source, drawn with the validation seed
-    with Birdie(make_config(validation=False), registry=registry, num_validation_batches=2) as b:
+    # no validation source and no hold-out: the batches come from the train source, drawn with the validation seed
+    cfg = make_config(validation=False)
+    cfg["data"]["validation_holdout"] = 0
+    with Birdie(cfg, registry=registry, num_validation_batches=2) as b:
         a = [(k, digest(x)) for k, x in b.measure_validation_losses()]
         for k, _ in a:
             b.log_validation_loss(k, 1.0)

@@ -29,7 +29,12 @@ def test_worker_counters_reach_the_training_process_and_the_metrics(tmp_path, nu
     cfg = {
         "batch_size": 2,
         "sequence_length": 64,
-        "data": {"train": {"name": "files", "paths": [str(data)]}, "validation": None},
+        # validation reads the training documents: too few to hold any out
+        "data": {
+            "train": {"name": "files", "paths": [str(data)]},
+            "validation": None,
+            "validation_holdout": 0,
+        },
         "objectives": [{"name": "next_token_prediction", "id": "ntp"}, {"name": "prefix_lm", "id": "plm"}],
         "curriculum": {"steps_between_evaluations": 30},
         "workers": {"num_workers": num_workers},
@@ -64,7 +69,12 @@ def test_lone_surrogates_replaced_by_the_bytes_tokenizer_reach_the_training_proc
     cfg = {
         "batch_size": 2,
         "sequence_length": 64,
-        "data": {"train": {"name": "files", "paths": [str(data)]}, "validation": None},
+        # validation reads the training documents: too few to hold any out
+        "data": {
+            "train": {"name": "files", "paths": [str(data)]},
+            "validation": None,
+            "validation_holdout": 0,
+        },
         "objectives": [{"name": "next_token_prediction", "id": "ntp"}],
         "workers": {"num_workers": 2},
     }
