@@ -29,7 +29,7 @@ import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -45,6 +45,9 @@ from birdie_core.interfaces import Agent, Arm, RewardFn, Shard, Tokenizer, norma
 from birdie_core.pipeline.build import Components
 from birdie_core.pipeline.workers import BatchInfo, BatchLoader, MixtureSchedule, sum_data_stats
 from birdie_core.registry import Registry
+
+if TYPE_CHECKING:
+    from birdie_core.integrations.torch import BirdieIterableDataset
 
 __all__ = ["Birdie", "EvaluationError"]
 
@@ -293,6 +296,24 @@ class Birdie:
         self._consumed += 1
         self.last_batch_info = info
         return tensors
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        """Training batches until :attr:`batches_consumed` reaches :attr:`num_steps` (counting every batch
+        drawn, by this loop or by :meth:`get_next_training_sample`): ``for step, batch in enumerate(birdie)``.
+
+        Iterating again after a resume continues where the stream stands, up to ``num_steps`` in total. The
+        batch of step ``s`` is drawn before the loop body runs ``s``'s evaluation, so a mixture update takes
+        effect one batch later than in the loop that calls :meth:`get_next_training_sample` after evaluating.
+        """
+        while self._consumed < self.num_steps:
+            yield self.get_next_training_sample()
+
+    def as_iterable_dataset(self) -> BirdieIterableDataset:
+        """This Birdie as a ``torch.utils.data.IterableDataset`` of whole batches, for APIs that want a
+        dataset; see :class:`birdie_core.integrations.torch.BirdieIterableDataset` for the DataLoader rules."""
+        from birdie_core.integrations.torch import BirdieIterableDataset
+
+        return BirdieIterableDataset(self)
 
     # -- the curriculum -----------------------------------------------------------------------------------
     def _build_validation(self) -> list[tuple[str, dict[str, torch.Tensor]]]:
