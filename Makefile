@@ -1,4 +1,4 @@
-# make demo · make test · make bench — each creates .venv on first use and installs what it needs.
+# make demo · make test · make bench · make dist — each creates .venv on first use and installs what it needs.
 # make demo trains configs/quickstart.yaml (about two minutes on a 2-core CPU) into runs/quickstart.
 PYTHON ?= python3
 VENV   ?= .venv
@@ -6,10 +6,10 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
 STAMP  := $(VENV)/.birdie-installed
 BENCH_STAMP := $(VENV)/.birdie-bench-installed
-PACKAGES := -e '.[test,typecheck,hf,sentencepiece,datasets,parquet,zstd]' -e plugins/birdie_objectives_text -e plugins/birdie_objectives_dna \
+PACKAGES := -e '.[test,typecheck,plots,hf,sentencepiece,datasets,parquet,zstd]' -e plugins/birdie_objectives_text -e plugins/birdie_objectives_dna \
             -e plugins/birdie_rewards -e examples/third_party_plugin
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench dist install clean
 
 install: $(STAMP)
 
@@ -37,5 +37,16 @@ $(BENCH_STAMP): $(STAMP) constraints.txt
 bench: $(BENCH_STAMP)
 	$(PY) benchmarks/run.py
 
+# a wheel and an sdist of every distribution into dist/, then twine's check of their metadata and READMEs;
+# --no-isolation builds with the pinned setuptools of .venv, so nothing is fetched at build time
+DISTRIBUTIONS := . plugins/birdie_objectives_text plugins/birdie_objectives_dna plugins/birdie_rewards \
+                 examples/third_party_plugin
+
+dist: $(STAMP)
+	$(PIP) build twine
+	rm -rf dist
+	for d in $(DISTRIBUTIONS); do $(PY) -m build --no-isolation --outdir dist $$d || exit 1; done
+	$(PY) -m twine check --strict dist/*
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis runs
+	rm -rf $(VENV) .pytest_cache .hypothesis runs dist

@@ -1,7 +1,10 @@
 """The ``birdie`` command line.
 
-Every error Birdie raises on purpose is printed as a message and a non-zero exit code; ``--debug`` (or
-``BIRDIE_DEBUG=1``) shows the traceback instead. Plugins add subcommands through ``birdie_register_commands``.
+Every error Birdie raises on purpose is printed as a message and an exit code: 2 for a usage or config error
+(click's own usage errors are 2 as well), 1 for a failure at run time; ``--debug`` (or ``BIRDIE_DEBUG=1``) shows
+the traceback instead. Commands that take a config FILE also take a preset's name (:mod:`birdie_core.presets`).
+``NO_COLOR`` (https://no-color.org) turns colour off. Plugins add subcommands through
+``birdie_register_commands``.
 """
 
 from __future__ import annotations
@@ -30,13 +33,25 @@ class _BirdieGroup(click.Group):
             ctx.exit(2 if isinstance(exc, ConfigError) else 1)
 
 
-@click.group(cls=_BirdieGroup)
+@click.group(cls=_BirdieGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show full tracebacks.")
 @click.version_option(package_name="birdie-core", prog_name="birdie")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
-    """Birdie: multi-objective pre-training batches steered by a reward-driven curriculum."""
+    """Birdie: multi-objective pre-training batches steered by a reward-driven curriculum.
+
+    Commands that take a config FILE also take the name of a shipped preset (quickstart, ul2, birdie, ...).
+    """
     ctx.ensure_object(dict)["debug"] = debug
+    if os.environ.get("NO_COLOR"):
+        # subcommands' contexts inherit this, and click.echo then strips every style, plugins' included
+        ctx.color = False
+
+
+def _config_file(argument: str) -> str:
+    from birdie_core.presets import config_file_or_preset
+
+    return config_file_or_preset(argument)
 
 
 def _registry():
@@ -94,7 +109,7 @@ def config_check(file: str, resolved: bool) -> None:
     """
     from birdie_core.config import check_config, resolved_config
 
-    cfg = check_config(file, registry=_registry()).config
+    cfg = check_config(_config_file(file), registry=_registry()).config
     n = len(cfg.objectives)
     click.echo(f"{file}: OK ({n} objective configuration{'s' if n != 1 else ''})")
     if resolved:
@@ -118,23 +133,26 @@ def config_schema_cmd() -> None:
 
 @cli.command()
 @click.argument("config_file", type=click.Path(dir_okay=False))
-@click.option("-n", "--per-objective", default=1, show_default=True, help="Examples per objective configuration.")
-@click.option("--width", default=400, show_default=True, help="Cut each prefix/target to this many characters.")
+@click.option(
+    "-n", "--per-objective", default=1, show_default=True, help="Examples per objective configuration."
+)
+@click.option(
+    "--width", default=400, show_default=True, help="Cut each prefix/target to this many characters."
+)
 def preview(config_file: str, per_objective: int, width: int) -> None:
     """Show decoded examples of every objective (prefix and target marked) and the packing efficiency."""
     from birdie_core.config import load_config
     from birdie_core.pipeline import preview as make_preview
 
     reg = _registry()
-    cfg = load_config(config_file, registry=reg)
+    cfg = load_config(_config_file(config_file), registry=reg)
     result = make_preview(cfg, registry=reg, per_objective=per_objective)
-    color = sys.stdout.isatty()
 
     def show(label: str, text: str, fg: str) -> str:
+        # click.echo strips the styles again when stdout is not a terminal or NO_COLOR is set
         text = text if len(text) <= width else text[:width] + f"… (+{len(text) - width} chars)"
         text = text.replace("\n", "↵")  # one line per prefix/target, newlines still visible
-        tag = f"{label} │ "
-        return (click.style(tag, fg=fg, bold=True) + click.style(text, fg=fg)) if color else tag + text
+        return click.style(f"{label} │ ", fg=fg, bold=True) + click.style(text, fg=fg)
 
     for item in result.items:
         click.echo(f"── {item.arm}  ({item.objective}, document {item.document})")
@@ -146,7 +164,9 @@ def preview(config_file: str, per_objective: int, width: int) -> None:
         )
     rows, cols = result.batch.input_ids.shape
     segments = int(result.batch.segment_ids.max(axis=1).sum())
-    click.echo(f"\nfirst batch {rows}×{cols}: {segments} examples, packing efficiency {result.efficiency:.2%}")
+    click.echo(
+        f"\nfirst batch {rows}×{cols}: {segments} examples, packing efficiency {result.efficiency:.2%}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -201,7 +221,7 @@ def tokenize(
     previous = signal.signal(signal.SIGTERM, stop)  # a scheduler's stop cleans up like Ctrl-C
     try:
         result = tokenize_split(
-            config_file,
+            _config_file(config_file),
             output,
             split=split,
             domain=domain,
@@ -247,7 +267,7 @@ def train(
     from birdie_core.train.loop import train as run_training
 
     result = run_training(
-        config_file,
+        _config_file(config_file),
         resume=resume,
         max_steps=max_steps,
         output=output,
@@ -267,6 +287,9 @@ def train(
 @click.argument("run_dir", type=click.Path(file_okay=False))
 def plot(run_dir: str) -> None:
     """Redraw the PNG plots of RUN_DIR (mixture, validation losses, training loss)."""
+    from birdie_core.train.plots_extra import require_plots
+
+    require_plots()
     from birdie_core.train.plots import plot_run
 
     for path in plot_run(run_dir):
@@ -297,5 +320,7 @@ def main(argv: list[str] | None = None) -> None:
     cli.main(args=argv, prog_name="birdie")
 
 
-if __name__ == "__main__":  # `python -m birdie_core.cli` (used by `accelerate launch -m birdie_core.cli`)
+if (
+    __name__ == "__main__"
+):  # `python -m birdie_core.cli` (`accelerate launch -m birdie_core.cli`); see __main__.py
     main()

@@ -39,6 +39,7 @@ from birdie_core.registry import Registry
 from birdie_core.train import runs
 from birdie_core.train.config import OptimizerConfig, TrainConfig
 from birdie_core.train.models import PrefixLMTransformer
+from birdie_core.train.plots_extra import PLOTS_INSTALL, plots_available
 from birdie_core.train.state_files import read_state, write_state
 
 __all__ = ["TrainResult", "build_model", "build_optimizer", "build_scheduler", "train"]
@@ -244,9 +245,12 @@ def train(
 
     plots: list[Path] = []
     if main:
-        from birdie_core.train.plots import plot_run
+        if plots_available():
+            from birdie_core.train.plots import plot_run
 
-        plots = plot_run(run_dir)
+            plots = plot_run(run_dir)
+        else:
+            say(f"no plots: they need matplotlib ({PLOTS_INSTALL}), then `birdie plot {run_dir}` draws them")
     accelerator.wait_for_everyone()
     if state.finished:
         say(f"done: {state.step} steps, {state.tokens:,} tokens. Run directory: {run_dir}")

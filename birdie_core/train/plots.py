@@ -1,31 +1,59 @@
 """PNG plots of a run directory (``birdie plot RUN_DIR``; `birdie train` draws them at the end).
 
-- ``mixture.png``: the mixture the agent commanded, stacked, over training steps (by objective class when there
-  are more than a dozen configurations);
-- ``validation_loss.png``: the validation loss of every objective configuration at each evaluation;
-- ``train_loss.png``: the training loss per step (and its running mean) with the learning rate.
+- ``mixture.png``: the mixture the agent commanded, stacked, over training steps. Each mixture is drawn from
+  the step at which it takes effect (the record's ``effective_batch``, which lags the evaluation by the
+  pipeline's lookahead), and the agent's exploratory decisions are marked with black dashed lines;
+- ``validation_loss.png``: the validation loss at each evaluation, per series and their mean;
+- ``train_loss.png``: the training loss per step, its running mean and the learning rate (right axis).
+
+Which series are drawn (both mixture and validation plots use the same ones, in the same colours):
+
+1. at most :data:`MAX_SERIES` objective configurations: one series each;
+2. more, and the run's resolved config names at most :data:`MAX_SERIES` objective classes: one series per
+   class (summed shares, mean losses);
+3. otherwise the ``MAX_SERIES - 1`` series (classes, or configurations without a resolved config) with the
+   largest mean commanded share, and ``other`` (grey) for the rest.
+
+Series get the 20 colours of matplotlib's ``tab20`` (dark shades first, so the first ten are as distinct as
+``tab10``), then the colours repeat with another line style (dashed, dotted, dash-dotted; hatched areas).
 
 matplotlib is imported on first use and draws with its Agg backend through ``Figure`` objects, so no window
-opens and a caller's own pyplot backend is left alone.
+opens and a caller's own pyplot backend is left alone. The ``*_figure`` functions build a figure without
+writing it, so its artists can be inspected.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from birdie_core.config import RESOLVED_CONFIG_NAME
 from birdie_core.curriculum.metrics import METRICS_NAME, read_metrics
-from birdie_core.errors import RunDirectoryError
+from birdie_core.errors import BirdieError, RunDirectoryError
 from birdie_core.train.runs import TRAIN_LOG, read_train_log
 
-__all__ = ["plot_run"]
+__all__ = [
+    "EXPLORATION_LABEL",
+    "MAX_SERIES",
+    "OTHER",
+    "effective_step",
+    "mixture_figure",
+    "plot_run",
+    "series_of",
+    "series_styles",
+    "train_loss_figure",
+    "validation_figure",
+]
 
-_MAX_LEGEND = 12  # more lines than this are grouped by objective class
+MAX_SERIES = 12  # more legend entries than this stop being readable next to a 10-inch plot
+OTHER = "other"
+EXPLORATION_LABEL = "exploration (agent tried a mixture)"
+_LINE_STYLES = ("-", "--", ":", "-.")
+_HATCHES = {"-": None, "--": "//", ":": "..", "-.": "xx"}  # areas cannot be dashed: the same cycle, hatched
 
 
 def plot_run(run_dir: str | os.PathLike[str]) -> list[Path]:
@@ -38,23 +66,105 @@ def plot_run(run_dir: str | os.PathLike[str]) -> list[Path]:
     metrics = read_metrics(run_dir) if (run_dir / METRICS_NAME).is_file() else []
     steps = read_train_log(run_dir)
     classes = _classes(run_dir)
-    last_step = max([r["step"] + 1 for r in steps] + [r["step"] for r in metrics] + [0])
+    last_step = max([r["step"] + 1 for r in steps] + [0])
     written = []
     if metrics:
-        written.append(_mixture(run_dir / "mixture.png", metrics, classes, last_step))
-        written.append(_validation(run_dir / "validation_loss.png", metrics, classes))
+        written.append(_save(mixture_figure(metrics, classes, last_step), run_dir / "mixture.png"))
+        written.append(_save(validation_figure(metrics, classes), run_dir / "validation_loss.png"))
     if steps:
-        written.append(_train_loss(run_dir / "train_loss.png", steps))
+        written.append(_save(train_loss_figure(steps), run_dir / "train_loss.png"))
     return written
+
+
+def _save(fig: Any, path: Path) -> Path:
+    # through a temporary name, so an interrupted redraw never leaves a truncated PNG behind
+    tmp = path.with_name(path.name + ".tmp")
+    fig.savefig(tmp, dpi=110, format="png")
+    os.replace(tmp, path)
+    return path
 
 
 def _classes(run_dir: Path) -> dict[str, str]:
     """Objective key → objective class (the bare objective name), from the run's resolved config."""
+    from birdie_core.config.yaml_lines import load_yaml_with_lines
+
     path = run_dir / RESOLVED_CONFIG_NAME
     if not path.is_file():
         return {}
-    cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return {o["id"]: o["name"].rpartition(".")[2] for o in cfg.get("objectives", []) if "id" in o}
+    try:
+        # the bounded loader: a run directory may come from elsewhere, and a plot is no reason to expand
+        # a billion-laughs file
+        cfg, _ = load_yaml_with_lines(path)
+    except BirdieError:
+        return {}
+    objectives = cfg.get("objectives", []) if isinstance(cfg, dict) else []
+    return {
+        str(o["id"]): str(o["name"]).rpartition(".")[2]
+        for o in objectives
+        if isinstance(o, dict) and "id" in o and "name" in o
+    }
+
+
+def effective_step(record: Mapping[str, Any]) -> int:
+    """The training step from which the mixture of an evaluation record is drawn.
+
+    `birdie train` consumes one batch per step, so the batches between the evaluation and the effective batch
+    (``effective_batch - batches_consumed``, the pipeline's lookahead) are as many steps; counting from the
+    evaluation step keeps this right for resumed runs. Older records without those fields: the evaluation step.
+    """
+    step = int(record["step"])
+    if "effective_batch" in record and "batches_consumed" in record:
+        return step + int(record["effective_batch"]) - int(record["batches_consumed"])
+    return int(record.get("effective_batch", step))
+
+
+def series_of(
+    metrics: Sequence[Mapping[str, Any]], classes: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Objective key → the series it is drawn in (the rule is in the module's docstring)."""
+    keys = list(metrics[0]["mixture"]) if metrics else []
+    if len(keys) <= MAX_SERIES:
+        return {k: k for k in keys}
+    classes = classes or {}
+    grouped = {k: classes.get(k, k) for k in keys}
+    if len(set(grouped.values())) <= MAX_SERIES:
+        return grouped
+    mean_share: dict[str, float] = {}
+    for r in metrics:
+        for k, v in r["mixture"].items():
+            mean_share[grouped.get(k, k)] = mean_share.get(grouped.get(k, k), 0.0) + float(v)
+    kept = set(sorted(mean_share, key=lambda g: -mean_share[g])[: MAX_SERIES - 1])
+    return {k: g if g in kept else OTHER for k, g in grouped.items()}
+
+
+def _aggregate(values: Mapping[str, float], series: Mapping[str, str], how: str) -> dict[str, float]:
+    out: dict[str, list[float]] = {}
+    for key, v in values.items():
+        out.setdefault(series.get(key, OTHER), []).append(float(v))
+    return {k: float(np.sum(v) if how == "sum" else np.mean(v)) for k, v in out.items()}
+
+
+def _ordered(series: Mapping[str, str]) -> list[str]:
+    names = list(dict.fromkeys(series.values()))
+    return [n for n in names if n != OTHER] + ([OTHER] if OTHER in names else [])
+
+
+def series_styles(n: int) -> list[tuple[tuple[float, ...], str]]:
+    """``n`` (colour, line style) pairs: 20 distinct colours, then the colours again with another style."""
+    from matplotlib import colormaps
+
+    tab20 = list(colormaps["tab20"].colors)  # type: ignore[attr-defined]
+    palette = tab20[0::2] + tab20[1::2]
+    return [
+        (tuple(palette[i % len(palette)]), _LINE_STYLES[(i // len(palette)) % len(_LINE_STYLES)])
+        for i in range(n)
+    ]
+
+
+def _styled(names: list[str]) -> list[tuple[str, Any, str]]:
+    # "other" is the rest lumped together: neutral grey, so it reads as background, not as an objective
+    styles = series_styles(len(names))
+    return [(n, (0.75, 0.75, 0.75) if n == OTHER else c, s) for n, (c, s) in zip(names, styles, strict=True)]
 
 
 def _figure(title: str) -> tuple[Any, Any]:
@@ -67,62 +177,90 @@ def _figure(title: str) -> tuple[Any, Any]:
     return fig, ax
 
 
-def _group(values: dict[str, float], classes: dict[str, str], how: str) -> dict[str, float]:
-    """Per configuration when there are few, else per class (summed shares, mean losses)."""
-    if len(values) <= _MAX_LEGEND or not classes:
-        return values
-    out: dict[str, list[float]] = {}
-    for key, v in values.items():
-        out.setdefault(classes.get(key, key), []).append(v)
-    return {k: float(np.sum(v) if how == "sum" else np.mean(v)) for k, v in out.items()}
-
-
-def _mixture(path: Path, metrics: list[dict[str, Any]], classes: dict[str, str], last_step: int) -> Path:
-    rows = [_group(r["mixture"], classes, "sum") for r in metrics]
-    keys = list(rows[0])
-    x = [r["step"] for r in metrics] + [max(last_step, metrics[-1]["step"])]
-    ys = np.array([[row[k] for row in rows] + [rows[-1][k]] for k in keys])
-    fig, ax = _figure("Objective mixture commanded by the agent")
-    ax.stackplot(x, ys, labels=keys, step="post", alpha=0.85)
-    for r in metrics:
-        if r.get("explored"):
-            ax.axvline(r["step"], color="k", alpha=0.25, lw=0.8, ls=":")
-    ax.set_xlabel("training step")
-    ax.set_ylabel("share of the batches (from each evaluation on)")
-    ax.set_xlim(x[0], x[-1])
-    ax.set_ylim(0, 1)
+def _legend(ax: Any) -> None:
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
-    fig.savefig(path, dpi=110)
-    return path
 
 
-def _validation(path: Path, metrics: list[dict[str, Any]], classes: dict[str, str]) -> Path:
-    rows = [_group(r["losses"], classes, "mean") for r in metrics]
+def mixture_figure(
+    metrics: Sequence[Mapping[str, Any]], classes: Mapping[str, str] | None = None, last_step: int = 0
+) -> Any:
+    """The stacked commanded mixture, each one from the step it takes effect until the next one does."""
+    series = series_of(metrics, classes)
+    names = _ordered(series)
+    rows = [_aggregate(r["mixture"], series, "sum") for r in metrics]
+    starts = [effective_step(r) for r in metrics]
+    end = max(last_step, starts[-1])
+    x = np.array(starts + [end], dtype=float)
+    fig, ax = _figure("Objective mixture commanded by the agent")
+    bottom = np.zeros(len(x))
+    for name, colour, style in _styled(names):
+        share = np.array([row.get(name, 0.0) for row in rows] + [rows[-1].get(name, 0.0)])
+        ax.fill_between(
+            x,
+            bottom,
+            bottom + share,
+            step="post",
+            color=colour,
+            alpha=0.9,
+            lw=0,
+            hatch=_HATCHES[style],
+            label=name,
+        )
+        bottom = bottom + share
+    explored = [s for s, r in zip(starts, metrics, strict=True) if r.get("explored")]
+    if explored:
+        ax.vlines(explored, 0, 1, colors="black", linestyles="--", lw=1.5, zorder=3, label=EXPLORATION_LABEL)
+    ax.set_xlabel("training step (each mixture from the step it takes effect)")
+    ax.set_ylabel("share of the batches drawn per objective")
+    ax.set_xlim(0, max(end, 1))
+    ax.set_ylim(0, 1)
+    _legend(ax)
+    return fig
+
+
+def validation_figure(metrics: Sequence[Mapping[str, Any]], classes: Mapping[str, str] | None = None) -> Any:
+    """Validation loss per series (mean over a series' configurations) and over all configurations."""
+    series = series_of(metrics, classes)
+    names = _ordered(series)
+    rows = [_aggregate(r["losses"], series, "mean") for r in metrics]
     steps = [r["step"] for r in metrics]
     fig, ax = _figure("Validation loss per objective")
-    for key in rows[0]:
-        ax.plot(steps, [row[key] for row in rows], marker="o", ms=3, label=key)
-    ax.plot(steps, [float(np.mean(list(r["losses"].values()))) for r in metrics], "k--", lw=2, label="mean")
-    ax.set_xlabel("training step")
+    for name, colour, style in _styled(names):
+        ax.plot(
+            steps,
+            [row.get(name, np.nan) for row in rows],
+            color=colour,
+            ls=style,
+            marker="o",
+            ms=3,
+            label=name,
+        )
+    mean = [float(np.mean(list(r["losses"].values()))) for r in metrics]
+    ax.plot(steps, mean, color="black", ls="--", lw=2, label="mean of all")
+    ax.set_xlabel("training step (evaluation)")
     ax.set_ylabel("validation loss (nats per target token)")
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
-    fig.savefig(path, dpi=110)
-    return path
+    _legend(ax)
+    return fig
 
 
-def _train_loss(path: Path, steps: list[dict[str, Any]]) -> Path:
+def train_loss_figure(steps: Sequence[Mapping[str, Any]]) -> Any:
+    """Loss per step, its running mean and the learning rate on a right-hand axis, in one legend."""
     x = np.array([r["step"] + 1 for r in steps])
-    loss = np.array([r["loss"] for r in steps])
+    loss = np.array([r["loss"] for r in steps], dtype=float)
     fig, ax = _figure("Training loss")
-    ax.plot(x, loss, alpha=0.3, lw=0.8, label="per step")
+    ax.plot(x, loss, color="tab:blue", alpha=0.35, lw=0.8, label="loss per step")
     window = max(1, min(50, len(loss) // 10))
     smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
-    ax.plot(x[window - 1 :], smooth, lw=2, label=f"mean of {window} steps")
+    ax.plot(x[window - 1 :], smooth, color="tab:blue", lw=2, label=f"mean of {window} steps")
     ax.set_xlabel("training step")
     ax.set_ylabel("loss")
     lr_ax = ax.twinx()
-    lr_ax.plot(x, [r["lr"] for r in steps], color="gray", lw=1, ls="--")
-    lr_ax.set_ylabel("learning rate (dashed)")
-    ax.legend(loc="upper right")
-    fig.savefig(path, dpi=110)
-    return path
+    lr_ax.plot(
+        x, [r["lr"] for r in steps], color="tab:orange", lw=1.2, ls="--", label="learning rate (right axis)"
+    )
+    lr_ax.set_ylabel("learning rate")
+    # a twin axis keeps its own handles: one legend for both, or the learning rate goes unnamed
+    handles = ax.get_legend_handles_labels()[0] + lr_ax.get_legend_handles_labels()[0]
+    # below the plot: to the right it would cover the learning rate's tick labels
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize="small")
+    return fig

@@ -98,7 +98,15 @@ def test_preview_shows_prefix_and_target_of_every_objective_and_the_efficiency()
     proc = run("preview", "configs/quickstart.yaml", "-n", "1")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    keys = ("next_token", "prefix_lm", "infill_r15_s3", "infill_r50_s8", "copying", "deshuffling", "autoencoding")
+    keys = (
+        "next_token",
+        "prefix_lm",
+        "infill_r15_s3",
+        "infill_r50_s8",
+        "copying",
+        "deshuffling",
+        "autoencoding",
+    )
     for key in (*keys, "selective_copying"):
         assert f"── {key}" in out
     assert out.count("PREFIX │") == 8 and out.count("TARGET │") == 8

@@ -54,7 +54,7 @@ CONFIG = textwrap.dedent(
 def core_only_venv(tmp_path_factory) -> Venv:
     """birdie-core installed alone, from a wheel built from the source tree (its dependencies shared)."""
     base = tmp_path_factory.mktemp("core-only")
-    wheels = build_wheels({ROOT: ["pyproject.toml", "README.md", "birdie_core"]}, base / "wheels")
+    wheels = build_wheels({ROOT: ["pyproject.toml", "README.md", "LICENSE", "birdie_core"]}, base / "wheels")
     venv = Venv(base / "venv")
     venv.install(wheels, ROOT / "constraints.txt")
     return venv

@@ -92,7 +92,10 @@ def test_a_plugin_whose_hook_raises_is_reported_and_others_still_load():
 
     reg = load_registry(
         autoload=False,
-        extra_plugins={"bad": _plugin(birdie_register_objectives=boom), "good": _plugin(birdie_register_objectives=fine)},
+        extra_plugins={
+            "bad": _plugin(birdie_register_objectives=boom),
+            "good": _plugin(birdie_register_objectives=fine),
+        },
     )
     bad = {p.namespace: p for p in reg.plugins}["bad"]
     assert bad.error and "plugin exploded" in bad.error
@@ -164,7 +167,10 @@ def test_two_distributions_claiming_one_entry_point_name_is_an_error_naming_both
     mod = _plugin(birdie_register_objectives=lambda register: register("o", _Obj))
     _fake_entry_points(
         monkeypatch,
-        [_FakeEP("clash", "pkg_a.plugin", "pkg-a", lambda: mod), _FakeEP("clash", "pkg_b.plugin", "pkg-b", lambda: mod)],
+        [
+            _FakeEP("clash", "pkg_a.plugin", "pkg-a", lambda: mod),
+            _FakeEP("clash", "pkg_b.plugin", "pkg-b", lambda: mod),
+        ],
     )
     reg = load_registry()
     info = {p.namespace: p for p in reg.plugins}["clash"]
@@ -179,7 +185,10 @@ def test_an_entry_point_that_fails_to_import_is_reported_with_its_distribution(m
     good = _plugin(birdie_register_objectives=lambda register: register("o", _Obj))
     _fake_entry_points(
         monkeypatch,
-        [_FakeEP("broken", "broken.plugin", "birdie-broken", load), _FakeEP("ok", "ok.plugin", "birdie-ok", lambda: good)],
+        [
+            _FakeEP("broken", "broken.plugin", "birdie-broken", load),
+            _FakeEP("ok", "ok.plugin", "birdie-ok", lambda: good),
+        ],
     )
     reg = load_registry()
     info = {p.namespace: p for p in reg.plugins}["broken"]
@@ -220,7 +229,9 @@ def test_bare_name_of_a_plugin_that_failed_to_load_says_so(monkeypatch):
     def load():
         raise ImportError("No module named 'scipy'")
 
-    _fake_entry_points(monkeypatch, [_FakeEP("text", "birdie_objectives_text.plugin", "birdie-objectives-text", load)])
+    _fake_entry_points(
+        monkeypatch, [_FakeEP("text", "birdie_objectives_text.plugin", "birdie-objectives-text", load)]
+    )
     reg = load_registry()
     with pytest.raises(UnknownNameError, match="plugin 'text' from birdie-objectives-text failed to load"):
         reg.resolve("objective", "infilling")

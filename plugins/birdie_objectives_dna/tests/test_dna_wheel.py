@@ -62,8 +62,8 @@ def dna_venv(tmp_path_factory) -> Venv:
     """
     base = tmp_path_factory.mktemp("dna-wheel")
     projects = {
-        ROOT: ["pyproject.toml", "README.md", "birdie_core"],
-        PLUGIN: ["pyproject.toml", "README.md", "birdie_objectives_dna"],
+        ROOT: ["pyproject.toml", "README.md", "LICENSE", "birdie_core"],
+        PLUGIN: ["pyproject.toml", "README.md", "LICENSE", "birdie_objectives_dna"],
     }
     wheels = build_wheels(projects, base / "wheels")
     (dna_wheel,) = [w for w in wheels if w.name.startswith("birdie_objectives_dna-")]
