@@ -417,6 +417,9 @@ def _start_process(
     # the main process stops the pool itself (and removes what was written); a Ctrl-C that reaches the whole
     # process group must not kill a process in the middle of a chunk first
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # the main process's own stop handlers are inherited by fork; the pool ends its processes with SIGTERM,
+    # which must simply end them (an inherited handler would print a KeyboardInterrupt traceback instead)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     def watch() -> None:
         while os.getppid() == parent:
