@@ -20,7 +20,6 @@ import pytest
 from tokenizers import Tokenizer
 
 from birdie_core.builtins.huggingface import HuggingFaceTokenizer
-from birdie_core.builtins.objectives import NextTokenPrediction, PrefixLM
 from birdie_core.config import resolved_config
 from birdie_core.errors import ConfigError
 from birdie_core.interfaces import IGNORE_INDEX, TOKEN_DTYPE
@@ -445,44 +444,9 @@ def test_the_resolved_config_keeps_the_layout(files):
     assert (two.vocab_size, two.sentinel_ids().tolist()) == (one.vocab_size, one.sentinel_ids().tolist())
 
 
-# ---------------------------------------------------------------------------------------------------------
-# the core's objectives pass their conformance suite with these tokenizers
-# ---------------------------------------------------------------------------------------------------------
-
-
-class _WithHuggingFace(ObjectiveConformance):
-    kind = "unigram"
-
-    @pytest.fixture(autouse=True, scope="class")
-    @classmethod
-    def _tokenizer_files(cls, files):
-        cls.tokenizer_files = files
-
-    def make_tokenizer(self, specials):
-        return make(self.tokenizer_files[self.kind], specials)
-
-
-class TestNextTokenPredictionT5Style(_WithHuggingFace):
-    objective = NextTokenPrediction(
-        NextTokenPrediction.Config(name="next_token_prediction", paradigm="[NTP]")
-    )
-
-
-class TestPrefixLMT5Style(_WithHuggingFace):
-    objective = PrefixLM(PrefixLM.Config(name="prefix_lm", paradigm="[S]"))
-
-
-class TestNextTokenPredictionByteLevelBPE(_WithHuggingFace):
-    kind = "bpe"
-    objective = NextTokenPrediction(NextTokenPrediction.Config(name="next_token_prediction"))
-
-
-class TestPrefixLMWordPiece(_WithHuggingFace):
-    kind = "wordpiece"
-    objective = PrefixLM(PrefixLM.Config(name="prefix_lm", prefix_fraction=None, length=(2, 300)))
-
-
 def test_leak_check_tokens_avoid_reserved_ids(files):
+    """The conformance suite's leak-check document uses ordinary ids only (the matrix in the text plugin's
+    test_every_tokenizer.py runs every objective's suite with these tokenizers)."""
     tok = make(files["unigram"])
     ids = ObjectiveConformance().leak_check_tokens(tok)
     assert ids is not None and not tok.is_special(ids).any()

@@ -15,13 +15,12 @@ import sys
 import pytest
 import sentencepiece as spm
 
-from birdie_core.builtins.objectives import NextTokenPrediction, PrefixLM
 from birdie_core.builtins.sentencepiece import SentencePieceTokenizer
 from birdie_core.errors import ConfigError
 from birdie_core.interfaces import IGNORE_INDEX, TOKEN_DTYPE
 from birdie_core.interfaces import Tokenizer as TokenizerProtocol
 from birdie_core.pipeline import Pipeline
-from birdie_core.testing import ObjectiveConformance, assert_batch_contract, batch_segments
+from birdie_core.testing import assert_batch_contract, batch_segments
 from birdie_core.testing.tokenizers import train_sentencepiece, training_lines
 from tests.support import TEXTS, make_config, memory_registry
 
@@ -246,31 +245,3 @@ def test_pipeline_from_config(models):
             assert any(target in text for text in normalised), target
             decoded += 1
     assert decoded > 0
-
-
-# ---------------------------------------------------------------------------------------------------------
-# the core's objectives pass their conformance suite with these tokenizers
-# ---------------------------------------------------------------------------------------------------------
-
-
-class _WithSentencePiece(ObjectiveConformance):
-    kind = "t5"
-
-    @pytest.fixture(autouse=True, scope="class")
-    @classmethod
-    def _models(cls, models):
-        cls.model_files = models
-
-    def make_tokenizer(self, specials):
-        return make(self.model_files[self.kind], specials)
-
-
-class TestNextTokenPredictionT5Model(_WithSentencePiece):
-    objective = NextTokenPrediction(
-        NextTokenPrediction.Config(name="next_token_prediction", paradigm="[NTP]")
-    )
-
-
-class TestPrefixLMLlamaModel(_WithSentencePiece):
-    kind = "llama"
-    objective = PrefixLM(PrefixLM.Config(name="prefix_lm", paradigm="[S]"))
