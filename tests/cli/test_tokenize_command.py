@@ -117,7 +117,10 @@ def documents(split, worker_id, num_workers, rng_seed):
 def children_of(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except FileNotFoundError:  # a thread that ended between listing and reading
+            continue
     return found
 
 
