@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
+from measures import window  # benchmarks/ is on sys.path when this script runs
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKENIZER = {"name": "tiktoken", "encoding": "cl100k_base"}
@@ -57,18 +57,6 @@ def preset(name: str, sequence_length: int, train: dict[str, Any], workers: int)
     return data
 
 
-def window(birdie: Any, seconds: float) -> dict[str, float]:
-    consumed = positions = batches = 0
-    t0 = time.perf_counter()
-    while (elapsed := time.perf_counter() - t0) < seconds or batches < 3:
-        birdie.get_next_training_sample()
-        info = birdie.last_batch_info
-        consumed += int(np.sum(info.arm_consumed))
-        positions += int(np.sum(info.arm_positions))
-        batches += 1
-    return {"seconds": elapsed, "batches": batches, "consumed": consumed, "positions": positions}
-
-
 def rates(best: dict[str, float], rows: int) -> dict[str, float]:
     return {
         "document_tokens_per_s": best["consumed"] / best["seconds"],
@@ -93,7 +81,7 @@ def compare(configs: dict[str, dict[str, Any]], seconds: float, rounds: int) -> 
         best: dict[str, dict[str, float]] = {}
         for r in range(rounds):
             for key in list(birdies) if r % 2 == 0 else reversed(list(birdies)):
-                w = window(birdies[key], seconds)
+                w = window(birdies[key], [], seconds)
                 if (
                     key not in best
                     or w["consumed"] / w["seconds"] > best[key]["consumed"] / best[key]["seconds"]

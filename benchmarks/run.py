@@ -72,6 +72,11 @@ def measure(
 
     ``cache`` is the folder of the tokenizers trained for this run: passed along, kept out of the results."""
     cmd = [sys.executable, str(HERE / "measures.py"), kind, json.dumps({**spec, "cache": cache})]
+    return run_json(cmd, timeout)
+
+
+def run_json(cmd: list[str], timeout: float) -> dict[str, Any]:
+    """Run ``cmd`` and parse the JSON its stdout ends with, or ``{"error": ...}`` naming what went wrong."""
     try:
         proc = subprocess.run(
             cmd, check=False, capture_output=True, text=True, timeout=timeout, cwd=HERE.parent
@@ -81,7 +86,8 @@ def measure(
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
         return {"error": f"exit {proc.returncode}: {tail}"}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    out = proc.stdout.strip()
+    return json.loads(out[out.index("{") :] if out.startswith("{") else out.splitlines()[-1])
 
 
 def machine() -> dict[str, Any]:
@@ -330,16 +336,7 @@ def pretokenized(seconds: float, timeout: float = 300.0) -> dict[str, Any]:
         "--workers",
         "1",
     ]
-    try:
-        proc = subprocess.run(
-            cmd, check=False, capture_output=True, text=True, timeout=timeout, cwd=HERE.parent
-        )
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    if proc.returncode != 0:
-        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-        return {"error": f"exit {proc.returncode}: {tail}"}
-    return json.loads(proc.stdout)
+    return run_json(cmd, timeout)
 
 
 def pretokenized_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
