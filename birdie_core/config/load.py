@@ -14,6 +14,7 @@ use; a tokenizer object without ``encode`` and ``decode`` is reported here with 
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -63,7 +64,7 @@ ConfigSource = Union[PipelineConfig, LoadedConfig, Mapping[str, Any], str, os.Pa
 def read_config(source: ConfigSource, registry: Registry | None = None) -> LoadedConfig:
     """Validate a pipeline configuration and keep any Python objects given beside it.
 
-    ``source`` is a path to a YAML file, a dict of the same structure (or in the original project's flat
+    ``source`` is a path to a YAML file or the name of a shipped preset (``"ul2"``), a dict of the same structure (or in the original project's flat
     form, see :func:`~birdie_core.config.original.from_original_form`), a :class:`PipelineConfig` or a
     :class:`LoadedConfig` (returned as they are). ``registry`` defaults to the process's
     :func:`~birdie_core.registry.default_registry`.
@@ -89,6 +90,7 @@ def read_config_with_lines(
     lines = LineMap()
     data: Any
     if isinstance(source, (str, os.PathLike)):
+        source = _file_or_preset(source)
         data, lines = load_yaml_with_lines(source)
         if data is None:
             # a truncated or wrong file would otherwise run on every default without a word
@@ -107,6 +109,25 @@ def read_config_with_lines(
             f"a configuration is a YAML path, a dict or a PipelineConfig, not {type(source).__name__}"
         )
     return _Checker(registry, lines).run(data), lines
+
+
+def _file_or_preset(source: str | os.PathLike[str]) -> str | os.PathLike[str]:
+    """``source`` itself when it is a file (a file always wins), else the shipped preset of that name
+    (``"quickstart"``, ``"ul2"``: :mod:`birdie_core.presets`), else ``source`` (whose reading then fails)."""
+    from birdie_core.presets import preset_names, preset_path
+
+    if not isinstance(source, str) or os.path.exists(source):
+        return source
+    if source in preset_names():
+        return preset_path(source)
+    if os.sep not in source and not os.path.splitext(source)[1]:  # meant as a name, not as a file
+        close = difflib.get_close_matches(source, preset_names(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(
+            f"{source}: no such file, and no preset of that name{hint}; the presets are: "
+            + ", ".join(preset_names())
+        )
+    return source
 
 
 def load_config(source: ConfigSource, registry: Registry | None = None) -> PipelineConfig:

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from birdie_core.presets import config_file_or_preset, preset_names, preset_path
 from tests.support import BIRDIE, ROOT, clean_env
 
@@ -63,3 +65,25 @@ def test_python_dash_m_birdie_core_takes_presets_too(tmp_path):
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_python_api_takes_a_preset_name_and_a_file_still_wins(tmp_path, monkeypatch):
+    from birdie_core.config import load_config
+
+    monkeypatch.chdir(tmp_path)
+    assert load_config("ul2") == load_config(preset_path("ul2"))
+    # a local file of that name is the config meant, never shadowed by the preset
+    (tmp_path / "ul2").write_text("seed: 7\n")
+    assert load_config("ul2").seed == 7
+    assert load_config("ul2") != load_config(preset_path("ul2"))
+
+
+def test_the_python_api_names_the_presets_when_a_name_is_neither(tmp_path, monkeypatch):
+    from birdie_core.config import load_config
+    from birdie_core.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"quickstrat: no such file, and no preset .*did you mean 'quickstart'"):
+        load_config("quickstrat")
+    with pytest.raises(ConfigError, match="cannot read the configuration file"):
+        load_config("missing.yaml")  # a file name: the file's own error
