@@ -87,6 +87,10 @@ def check_config(source: ConfigSource, registry: Registry | None = None) -> Comp
             reward.name if reward is not None else None,
             lambda: components.reward_fn(agent),
         )
+    from birdie_core.train.trackers import tracker_problems
+
+    for path, message in tracker_problems(cfg.train):
+        issues.add(path, message)
     memory = memory_problems(cfg, lines)
     for path, message in memory:
         issues.add(path, message)

@@ -33,12 +33,13 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["METRICS_NAME", "MetricsLog", "RealisedShares", "by_key", "jsonable", "read_metrics"]
+__all__ = ["METRICS_NAME", "MetricsLog", "RealisedShares", "by_key", "jsonable", "measured_mean", "read_metrics"]
 
 METRICS_NAME = "metrics.jsonl"
 
@@ -133,11 +134,24 @@ class MetricsLog:
             f.write(line + "\n")
 
 
+def measured_mean(losses: Mapping[str, float | None]) -> float:
+    """The mean of an evaluation's measured losses: an objective without validation examples has NaN (None
+    in ``metrics.jsonl``) and is left out; NaN when none was measured."""
+    values = [float(v) for v in losses.values() if v is not None and math.isfinite(v)]
+    return math.fsum(values) / len(values) if values else math.nan
+
+
 def read_metrics(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The records of ``run_dir/metrics.jsonl``, in order."""
+    """The records of ``run_dir/metrics.jsonl``, in order, as :attr:`birdie_core.Birdie.history` holds them: the
+    loss of an objective without a validation loss (null in the file) is NaN."""
     path = Path(run_dir) / METRICS_NAME
     with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        records = [json.loads(line) for line in f if line.strip()]
+    for record in records:
+        losses = record.get("losses")
+        if isinstance(losses, dict):
+            record["losses"] = {k: math.nan if v is None else v for k, v in losses.items()}
+    return records
 
 
 def jsonable(value: Any) -> Any:

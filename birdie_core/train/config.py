@@ -2,29 +2,53 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from birdie_core.interfaces import ConfigFloat, ConfigInt
 
-__all__ = ["OptimizerConfig", "TrainConfig", "TrainModelConfig"]
+__all__ = ["TRACKER_NAMES", "OptimizerConfig", "TrackerName", "TrainConfig", "TrainModelConfig"]
 
 _Beta = Annotated[ConfigFloat, Field(ge=0.0, lt=1.0)]
 
+#: The experiment trackers of accelerate (its ``log_with`` names, less "all": a run names what it logs to).
+#: A test keeps this list equal to accelerate's own.
+TrackerName = Literal[
+    "tensorboard", "wandb", "mlflow", "comet_ml", "aim", "clearml", "dvclive", "swanlab", "trackio"
+]
+TRACKER_NAMES: tuple[str, ...] = get_args(TrackerName)
+
 
 class TrainModelConfig(BaseModel):
-    """The reference model `birdie train` builds (``birdie_core.train.models.PrefixLMTransformer``)."""
+    """The reference model `birdie train` builds: the prefix-LM Transformer
+    (``birdie_core.train.models.PrefixLMTransformer``) or the gated SSM with a bidirectional prefix
+    (``birdie_core.train.ssm.GatedSSM``)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: Literal["prefix_lm_transformer"] = Field(
-        "prefix_lm_transformer", description="The model class (the core ships one: the prefix-LM Transformer)."
+    name: Literal["prefix_lm_transformer", "gated_ssm"] = Field(
+        "prefix_lm_transformer",
+        description="The model class: prefix_lm_transformer (attention) or gated_ssm (the paper's gated "
+        "recurrence, every other layer bidirectional over the prefix).",
     )
     width: ConfigInt = Field(128, ge=1, description="Hidden size.")
-    depth: ConfigInt = Field(2, ge=1, description="Transformer blocks.")
-    heads: ConfigInt = Field(4, ge=1, description="Attention heads; must divide width.")
-    dropout: ConfigFloat = Field(0.0, ge=0.0, lt=1.0, description="Dropout on attention and MLP outputs.")
+    depth: ConfigInt = Field(2, ge=1, description="Blocks (attention or SSM, each followed by an MLP).")
+    heads: ConfigInt = Field(
+        4, ge=1, description="Attention heads; must divide width (prefix_lm_transformer only)."
+    )
+    state_expansion: ConfigInt = Field(
+        1,
+        ge=1,
+        le=64,
+        description="gated_ssm only: the recurrent state has state_expansion × width channels (an even number: "
+        "half scans forward, half backward over the prefix).",
+    )
+    bidirectional: bool = Field(
+        True,
+        description="gated_ssm only: every other layer reads the prefix in both directions (false: all causal).",
+    )
+    dropout: ConfigFloat = Field(0.0, ge=0.0, lt=1.0, description="Dropout on mixer and MLP outputs.")
     max_length: ConfigInt | None = Field(
         None,
         ge=1,
@@ -33,8 +57,13 @@ class TrainModelConfig(BaseModel):
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> TrainModelConfig:
-        if self.width % self.heads:
+        if self.name == "prefix_lm_transformer" and self.width % self.heads:
             raise ValueError(f"width ({self.width}) must be a multiple of heads ({self.heads})")
+        if self.name == "gated_ssm" and (self.width * self.state_expansion) % 2:
+            raise ValueError(
+                f"the gated SSM's state (state_expansion {self.state_expansion} × width {self.width}) must be "
+                "even: half of it scans forward, half backward"
+            )
         return self
 
 
@@ -72,7 +101,10 @@ class TrainConfig(BaseModel):
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     output: str = Field("runs/birdie", min_length=1, description="The run directory.")
     steps: ConfigInt | None = Field(
-        None, ge=1, description="Training steps (default: curriculum.num_steps)."
+        None,
+        ge=1,
+        description="Training steps, each one optimizer update of gradient_accumulation_steps batches "
+        "(default: curriculum.num_steps).",
     )
     checkpoint_every: ConfigInt | None = Field(
         None, ge=1, description="Steps between checkpoints (default: only at the end)."
@@ -81,9 +113,35 @@ class TrainConfig(BaseModel):
         2, ge=1, description="Checkpoints kept in the run directory (the newest)."
     )
     log_every: ConfigInt = Field(10, ge=1, description="Steps between progress lines.")
+    trackers: tuple[TrackerName, ...] = Field(
+        (),
+        description="Experiment trackers to log to through accelerate (tensorboard, wandb, mlflow, ...); "
+        "their files go to RUN_DIR/trackers. tensorboard and wandb are the `trackers` extra.",
+    )
+    tracker_project: str = Field(
+        "birdie", min_length=1, description="The project name the trackers file the run under."
+    )
     num_threads: ConfigInt | None = Field(
         None,
         ge=1,
         description="torch CPU threads per process (null: torch's default). Losses repeat bit for bit only "
         "with the same number.",
+    )
+    gradient_accumulation_steps: ConfigInt = Field(
+        1,
+        ge=1,
+        description="Batches per optimizer update (accelerate's gradient accumulation). A step is one update: "
+        "it draws this many batches from Birdie, and train.steps, checkpoints, the learning-rate schedule, "
+        "curriculum.num_steps and the evaluation schedule all count such steps.",
+    )
+    precision: Literal["no", "bf16", "fp16"] | None = Field(
+        None,
+        description="Mixed precision (accelerate's mixed_precision): 'no' (float32), 'bf16' (bfloat16 "
+        "autocast: CPUs and recent GPUs) or 'fp16' (float16 autocast with loss scaling: GPUs only). "
+        "null: the launcher's choice (accelerate launch --mixed_precision), else 'no'.",
+    )
+    compile: bool = Field(
+        False,
+        description="torch.compile the model (inductor; needs a C compiler on CPU). The first steps are "
+        "slower while it compiles.",
     )

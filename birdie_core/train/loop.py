@@ -22,27 +22,38 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
+from birdie_core.config import resolved_config
 from birdie_core.config.issues import format_path
 from birdie_core.config.load import ConfigSource
 from birdie_core.config.models import PipelineConfig
 from birdie_core.config.preflight import memory_problems
 from birdie_core.curriculum.birdie import Birdie
-from birdie_core.errors import BirdieError, CheckpointError, ConfigError, ConfigIssue, RunDirectoryError
+from birdie_core.errors import (
+    BirdieError,
+    CheckpointError,
+    ConfigError,
+    ConfigIssue,
+    RunDirectoryError,
+    TrainError,
+)
 from birdie_core.interfaces import Tokenizer
 from birdie_core.pipeline.build import Components
 from birdie_core.registry import Registry
-from birdie_core.train import runs
+from birdie_core.train import runs, trackers
 from birdie_core.train.config import OptimizerConfig, TrainConfig
-from birdie_core.train.models import PrefixLMTransformer
+from birdie_core.train.models import PrefixLMTransformer, ReferenceModel
+from birdie_core.train.ssm import GatedSSM
+from birdie_core.train.plots import objective_classes
 from birdie_core.train.plots_extra import PLOTS_INSTALL, plots_available
+from birdie_core.train.progress import Progress, describe_evaluation
 from birdie_core.train.state_files import read_state, write_state
 
-__all__ = ["TrainResult", "build_model", "build_optimizer", "build_scheduler", "train"]
+__all__ = ["TrainResult", "build_model", "build_optimizer", "build_scheduler", "train", "train_step"]
 
 
 @dataclass
@@ -143,6 +154,7 @@ def train(
     overwrite: bool = False,
     registry: Registry | None = None,
     echo: Callable[[str], None] = print,
+    progress: str = "auto",
 ) -> TrainResult:
     """Train the reference model on ``config``'s batches; see the module docstring.
 
@@ -150,17 +162,29 @@ def train(
     with). ``max_steps``: stop after this many steps (counted from the run's start) without changing the
     schedule, so that a later ``resume`` continues as if never stopped. ``output``: the run directory
     (default ``train.output``). ``overwrite``: delete an existing run there first. ``echo``: where progress
-    lines go (main process only).
+    lines go (main process only). ``progress``: ``bar``, ``lines``, ``none`` or ``auto`` (a bar when stdout is a
+    terminal; :mod:`birdie_core.train.progress`).
     """
     from accelerate import Accelerator
 
     components = Components.resolve(config, registry)
     cfg = components.config
     tcfg = cfg.train if cfg.train is not None else TrainConfig()
-    accelerator = Accelerator(
-        cpu=not _has_accelerator(),  # without it, accelerate makes no gloo group of torchrun's CPU processes
-        step_scheduler_with_optimizer=False,  # one scheduler step per optimizer step, whatever the process count
-    )
+    precision = _precision(tcfg)
+    _reset_accelerate_settings()
+    try:
+        accelerator = Accelerator(
+            cpu=not _has_accelerator(),  # without it, accelerate makes no gloo group of torchrun's CPU processes
+            step_scheduler_with_optimizer=False,  # one scheduler step per optimizer step, whatever the process count
+            gradient_accumulation_steps=tcfg.gradient_accumulation_steps,
+            mixed_precision=precision,
+            **trackers.accelerator_settings(tcfg, _run_dir_path(tcfg, resume, output)),
+        )
+    except ValueError as exc:  # accelerate refuses a precision the device lacks (bf16 on an older GPU)
+        if "precision" not in str(exc):
+            raise
+        raise ConfigError(_precision_issue(tcfg, precision, str(exc))) from None
+    _check_device_settings(accelerator, tcfg, precision)
     main = accelerator.is_main_process
     say = echo if main else (lambda _: None)
     tokenizer = _check_data(components)  # before the run directory is touched: a bad input changes nothing
@@ -168,15 +192,27 @@ def train(
     total = tcfg.steps or cfg.curriculum.num_steps
     stop = min(total, max_steps) if max_steps else total
 
+    building = time.perf_counter()
+    say("building the model and optimizer…")  # seconds: the optimizer's first use imports torch's compiler
     _seed_everything(cfg.seed, tcfg.num_threads)
-    model = build_model(cfg, tcfg, tokenizer.vocab_size)
+    model: torch.nn.Module = build_model(cfg, tcfg, tokenizer.vocab_size)
     optimizer = build_optimizer(model, tcfg.optimizer)
     scheduler = build_scheduler(optimizer, tcfg.optimizer, total)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    if tcfg.compile:
+        # after prepare, as accelerate's own dynamo_backend does: the compiled wrapper only runs the forward
+        # and backward passes, while checkpoints save the prepared module, whose weights keep their names
+        model = cast(torch.nn.Module, torch.compile(model))  # an OptimizedModule
     state = TrainerState()
     stop_request = _StopRequest()
+    say(f"  done in {time.perf_counter() - building:.1f} s")
+    resolved = resolved_config(cfg)
 
-    with stop_request, Birdie(components, accelerator=accelerator, run_dir=run_dir) as birdie:
+    with (
+        stop_request,
+        trackers.session(accelerator, tcfg, resolved, run_dir),
+        Birdie(components, accelerator=accelerator, run_dir=run_dir) as birdie,
+    ):
         # Birdie and the trainer are not registered with accelerator.register_for_checkpointing: accelerate
         # would pickle them and unpickle them with weights_only=False, and a run directory is untrusted input
         initial_mixture = birdie.mixture
@@ -188,36 +224,41 @@ def train(
             say(f"resumed {run_dir} from {checkpoint.name} (step {state.step} of {total})")
         say(_describe_start(cfg, model, accelerator, run_dir, state.step, stop, total))
         say(f"tokenizer: {tokenizer!r}, pad id {tokenizer.pad_id}")
+        if tcfg.trackers:
+            say(f"logging to {', '.join(tcfg.trackers)} in {run_dir / trackers.TRACKERS_DIR}")
+        if cfg.workers.num_workers and state.step < stop:
+            say(
+                f"starting {cfg.workers.num_workers} data workers (the first step waits for their first batches)"
+            )
 
         log = _TrainLog(run_dir / runs.TRAIN_LOG if main else None)
-        progress = _Progress(say, tcfg.log_every, stop, state.step)
+        display = Progress(echo, progress, tcfg.log_every, stop, state.step, main=main)
+        say = display.say  # from here on, lines are printed around the progress bar
+        evaluation = _Evaluations(
+            birdie, model, accelerator, say, tcfg, objective_classes(resolved["objectives"])
+        )
         start, finishing, stopped_by = state.step, False, None
         try:
             model.train()
             for step in range(state.step, stop):
                 if birdie.time_for_eval(step):
-                    say(_describe_evaluation(evaluate(birdie, model, accelerator, step)))
+                    evaluation(step)
 
-                batch = _to(accelerator.device, birdie.get_next_training_sample())
-                loss = model(**batch)
-                accelerator.backward(loss)
-                if tcfg.optimizer.grad_clip is not None:
-                    accelerator.clip_grad_norm_(model.parameters(), tcfg.optimizer.grad_clip)
-                lr = scheduler.get_last_lr()[0]  # the rate this step used
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+                lr = scheduler.get_last_lr()[0]  # the rate this step uses
+                loss, step_tokens = train_step(
+                    accelerator, model, optimizer, scheduler, birdie.get_next_training_sample, tcfg
+                )
 
                 # the loss and token count of this step over every rank, and whether any rank was asked to
                 # stop, so that all ranks stop after the same step (one small all-reduce)
                 asked = torch.tensor(float(stop_request.signal is not None), device=loss.device)
-                sums = accelerator.reduce(
-                    torch.stack([loss.detach().float(), _tokens(batch, loss), asked]), "sum"
-                )
+                sums = accelerator.reduce(torch.stack([loss, step_tokens, asked]), "sum")
                 mean_loss, tokens = float(sums[0]) / accelerator.num_processes, int(sums[1])
                 state.step, state.tokens = step + 1, state.tokens + tokens
-                record = progress.update(step, mean_loss, tokens, lr, birdie.mixture)
+                record = display.update(step, mean_loss, tokens, lr, birdie.mixture)
                 log.append(record)
+                if tcfg.trackers:
+                    accelerator.log(trackers.step_values(record, state.tokens, display.step_rate), step=step)
                 if float(sums[2]) > 0 and state.step < stop:
                     stopped_by = stop_request.signal.name if stop_request.signal is not None else "a signal"
                     say(f"\n{stopped_by} received: stopping after step {state.step}, writing a checkpoint")
@@ -227,7 +268,7 @@ def train(
 
             if state.step == total and not state.finished and stopped_by is None:
                 # a last evaluation, so the run ends with the losses of the trained model
-                say(_describe_evaluation(evaluate(birdie, model, accelerator, total)))
+                evaluation(total)
                 state.finished = finishing = True
             if state.step > start or finishing:
                 _save_checkpoint(accelerator, run_dir, tcfg.keep_checkpoints, birdie, state)
@@ -239,6 +280,7 @@ def train(
             say(f"\ninterrupted at step {state.step}; continue with --resume {run_dir} {where}")
             raise
         finally:
+            display.close()
             log.close()
         final_losses = birdie.history[-1]["losses"] if birdie.history else None
         final_mixture = birdie.mixture
@@ -258,6 +300,8 @@ def train(
         say(
             f"stopped at step {state.step} of {total}; continue with --resume {run_dir}. Run directory: {run_dir}"
         )
+    if tcfg.trackers:
+        accelerator.end_training()  # closes the trackers; it also ends the process group: after the last barrier
     return TrainResult(
         run_dir,
         state.step,
@@ -269,6 +313,40 @@ def train(
         plots,
         stopped_by,
     )
+
+
+def train_step(
+    accelerator: Any,
+    model: torch.nn.Module,
+    optimizer: Any,
+    scheduler: Any,
+    next_batch: Callable[[], dict[str, torch.Tensor]],
+    tcfg: TrainConfig,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One training step: one optimizer update over ``train.gradient_accumulation_steps`` batches of
+    ``next_batch`` (``birdie.get_next_training_sample``). Returns this process's loss of the step (the mean
+    of its batches' losses) and its token count (non-padding positions of all its batches).
+
+    accelerate divides each batch's loss by the number of batches, skips the gradient all-reduce on all but
+    the last (``no_sync``), and sets ``sync_gradients`` on the last: only then are the gradients complete, so
+    only then are they clipped (unscaled first under fp16) and applied."""
+    losses, tokens = [], torch.zeros((), device=accelerator.device)
+    for _ in range(tcfg.gradient_accumulation_steps):
+        batch = _to(accelerator.device, next_batch())
+        with accelerator.accumulate(model):
+            loss = model(**batch)
+            accelerator.backward(loss)
+            if accelerator.sync_gradients:
+                if tcfg.optimizer.grad_clip is not None:
+                    accelerator.clip_grad_norm_(model.parameters(), tcfg.optimizer.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.detach().float())
+        tokens += _tokens(batch, loss)
+    if not accelerator.sync_gradients:  # accelerate counted the batches differently: the update was skipped
+        raise TrainError("a training step ended without its optimizer update (gradient accumulation)")
+    return torch.stack(losses).mean(), tokens
 
 
 def evaluate(birdie: Birdie, model: torch.nn.Module, accelerator: Any, step: int) -> dict[str, Any]:
@@ -284,19 +362,34 @@ def evaluate(birdie: Birdie, model: torch.nn.Module, accelerator: Any, step: int
 # -- the pieces -----------------------------------------------------------------------------------------
 
 
-def build_model(cfg: PipelineConfig, tcfg: TrainConfig, vocab_size: int) -> PrefixLMTransformer:
-    """The reference prefix-LM Transformer, sized for the tokenizer and the rows of ``cfg``."""
+def build_model(cfg: PipelineConfig, tcfg: TrainConfig, vocab_size: int) -> ReferenceModel:
+    """The reference model ``train.model.name`` names, sized for the tokenizer and the rows of ``cfg``."""
     m = tcfg.model
     max_length = m.max_length if m.max_length is not None else cfg.sequence_length
+    if m.name == "gated_ssm":
+        return GatedSSM(
+            vocab_size,
+            max_length,
+            width=m.width,
+            depth=m.depth,
+            state_expansion=m.state_expansion,
+            dropout=m.dropout,
+            bidirectional=m.bidirectional,
+        )
     return PrefixLMTransformer(
         vocab_size, max_length, width=m.width, depth=m.depth, heads=m.heads, dropout=m.dropout
     )
 
 
 def build_optimizer(model: torch.nn.Module, ocfg: OptimizerConfig) -> torch.optim.Optimizer:
-    """AdamW; weight decay on matrices and embeddings only (not on norms and biases)."""
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    """AdamW; weight decay on matrices and embeddings only: not on norms and biases, nor on what the model's
+    ``no_weight_decay()`` names (the gated SSM's forget gates). Call it before ``accelerator.prepare``, whose
+    wrappers change parameter names."""
+    own = getattr(model, "no_weight_decay", None)
+    skip: set[str] = set(own()) if callable(own) else set()
+    named = list(model.named_parameters())
+    decay = [p for n, p in named if p.ndim >= 2 and n not in skip]
+    no_decay = [p for n, p in named if p.ndim < 2 or n in skip]
     groups = [{"params": decay, "weight_decay": ocfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=ocfg.lr, betas=ocfg.betas)
 
@@ -320,6 +413,59 @@ def _has_accelerator() -> bool:
     return bool(probe.is_available()) if probe is not None else torch.cuda.is_available()
 
 
+def _precision(tcfg: TrainConfig) -> str:
+    """``train.precision``, or the launcher's (``accelerate launch --mixed_precision`` sets the variable)."""
+    if tcfg.precision is not None:
+        return tcfg.precision
+    return os.environ.get("ACCELERATE_MIXED_PRECISION", "no").lower()
+
+
+def _reset_accelerate_settings() -> None:
+    """accelerate keeps mixed precision and gradient accumulation in process-wide state that refuses (or
+    ignores) other values once set: a second :func:`train` in one process (tests, a notebook) would get the
+    first one's. Start both afresh; the process group (``PartialState``) stays."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state()
+    GradientState._reset_state()
+
+
+def _precision_issue(tcfg: TrainConfig, precision: str, why: str) -> ConfigIssue:
+    given = " (the launcher's: train.precision is null)" if tcfg.precision is None else ""
+    return ConfigIssue("train.precision", f"{precision!r}{given} is not available on this machine: {why}")
+
+
+def _check_device_settings(accelerator: Any, tcfg: TrainConfig, precision: str) -> None:
+    """Refuse, before anything is written, settings the device cannot honour."""
+    issues = []
+    if precision == "fp16" and accelerator.device.type == "cpu":
+        # accelerate would train in float32 without a word: float16 autocast needs a GPU
+        issues.append(
+            _precision_issue(
+                tcfg,
+                precision,
+                "float16 mixed precision needs a GPU and this run trains on the CPU; "
+                "use 'bf16' (bfloat16 autocast works on CPUs) or 'no'",
+            )
+        )
+    if tcfg.compile and _cxx_compiler() is None:
+        issues.append(
+            ConfigIssue(
+                "train.compile",
+                "torch.compile (inductor) needs a C++ compiler and none was found ($CXX, g++, c++ or clang++ "
+                "on PATH): install one, or set train.compile to false",
+            )
+        )
+    if issues:
+        raise ConfigError(issues)
+
+
+def _cxx_compiler() -> str | None:
+    """The C++ compiler inductor would call (it builds CPU kernels and, on GPUs, Triton's launchers)."""
+    names = [os.environ["CXX"]] if os.environ.get("CXX") else ["g++", "c++", "clang++"]
+    return next((path for path in map(shutil.which, names) if path is not None), None)
+
+
 def _seed_everything(seed: int, num_threads: int | None) -> None:
     """Same seed, same thread count → the same losses, run after run (and across a resume)."""
     if num_threads is not None:
@@ -341,17 +487,21 @@ def _check_data(components: Components) -> Tokenizer:
     return components.tokenizer()
 
 
+def _run_dir_path(tcfg: TrainConfig, resume: Any, output: Any) -> Path:
+    """The run directory of a run (named before it is checked: accelerate's trackers are told it up front)."""
+    return Path(resume if resume is not None else output if output is not None else tcfg.output)
+
+
 def _choose_run_dir(
     cfg: PipelineConfig, tcfg: TrainConfig, accelerator: Any, *, resume: Any, output: Any, overwrite: bool
 ) -> Path:
+    run_dir = _run_dir_path(tcfg, resume, output)
     if resume is not None:
-        run_dir = Path(resume)
         if output is not None and Path(output).resolve() != run_dir.resolve():
             raise RunDirectoryError(f"--output {output} and --resume {resume} name different run directories")
         runs.latest_checkpoint(run_dir)  # fails early, with the reason, when there is nothing to resume
         runs.check_same_config(cfg, run_dir)
         return run_dir
-    run_dir = Path(output if output is not None else tcfg.output)
     delete = runs.check_new_run_dir(run_dir, overwrite=overwrite)  # every rank checks before one deletes
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
@@ -495,44 +645,6 @@ class _TrainLog:
             self._file.close()
 
 
-class _Progress:
-    """A plain progress line every ``every`` steps: readable in a terminal and in a CI log alike."""
-
-    def __init__(self, say: Callable[[str], None], every: int, stop: int, start: int):
-        self.say, self.every, self.stop, self.start = say, every, stop, start
-        self.started = self.last = time.perf_counter()
-        self.tokens_since = 0
-        self.losses: list[float] = []
-
-    def update(
-        self, step: int, loss: float, tokens: int, lr: float, mixture: dict[str, float]
-    ) -> dict[str, Any]:
-        now = time.perf_counter()
-        self.tokens_since += tokens
-        self.losses.append(loss)
-        record = {
-            "step": step,
-            "loss": loss,
-            "lr": lr,
-            "tokens": tokens,
-            "time": round(now - self.started, 3),
-        }
-        done = step + 1
-        if done % self.every == 0 or done == self.stop or done == self.start + 1:
-            rate = self.tokens_since / max(now - self.last, 1e-9)
-            eta = (now - self.started) / (done - self.start) * (self.stop - done)
-            top = sorted(mixture.items(), key=lambda kv: -kv[1])[:3]
-            mean = sum(self.losses) / len(self.losses)
-            self.say(
-                f"step {done:>{len(str(self.stop))}}/{self.stop}  loss {mean:6.3f}  lr {lr:.2e}  "
-                f"{rate / 1000:6.1f}k tok/s  eta {_clock(eta)}  top: "
-                + ", ".join(f"{k} {p:.0%}" for k, p in top)
-            )
-            record["tokens_per_s"] = round(rate, 1)
-            self.last, self.tokens_since, self.losses = now, 0, []
-        return record
-
-
 def _describe_start(
     cfg: PipelineConfig, model: Any, accelerator: Any, run_dir: Path, start: int, stop: int, total: int
 ) -> str:
@@ -541,27 +653,50 @@ def _describe_start(
         f" ({accelerator.distributed_type.value})" if accelerator.num_processes > 1 else ""
     )
     steps = f"steps {start}→{stop}" + (f" of {total}" if stop != total else "")
+    tcfg = cfg.train if cfg.train is not None else TrainConfig()
+    settings = [s for s in (
+        f"{accelerator.mixed_precision} autocast" if accelerator.mixed_precision != "no" else "",
+        f"{tcfg.gradient_accumulation_steps} batches per step" if tcfg.gradient_accumulation_steps > 1 else "",
+        "compiled" if tcfg.compile else "",
+    ) if s]
     return (
-        f"training {params / 1e6:.2f}M parameters on {where}, {len(cfg.objectives)} objective configurations, "
-        f"{steps}, batches of {cfg.batch_size}×{cfg.sequence_length}; run directory: {run_dir}"
+        f"training a {tcfg.model.name} of {params / 1e6:.2f}M parameters on {where}"
+        + (f" ({', '.join(settings)})" if settings else "")
+        + f", {len(cfg.objectives)} objective configurations, {steps}, batches of "
+        f"{cfg.batch_size}×{cfg.sequence_length}; run directory: {run_dir}"
     )
 
 
-def _describe_evaluation(record: dict[str, Any]) -> str:
-    losses = record["losses"]
-    mixture = sorted(record["mixture"].items(), key=lambda kv: -kv[1])
-    mean = sum(losses.values()) / len(losses)
-    lines = [
-        f"eval  step {record['step']}: validation loss {mean:.3f} (mean)  "
-        + ", ".join(f"{k} {v:.2f}" for k, v in losses.items()),
-        "      next mixture"
-        + (" (exploring)" if record.get("explored") else "")
-        + ": "
-        + ", ".join(f"{k} {p:.0%}" for k, p in mixture),
-    ]
-    return "\n".join(lines)
+class _Evaluations:
+    """Runs an evaluation, prints its line and logs it to the trackers. The first of a session says that it
+    builds the validation batches, which takes seconds (once)."""
 
+    def __init__(
+        self,
+        birdie: Birdie,
+        model: Any,
+        accelerator: Any,
+        say: Callable[[str], None],
+        tcfg: TrainConfig,
+        classes: dict[str, str],
+    ):
+        self.birdie, self.model, self.accelerator, self.say = birdie, model, accelerator, say
+        self.log_to_trackers = bool(tcfg.trackers)
+        self.classes = classes
+        self.first = True
 
-def _clock(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"
+    def __call__(self, step: int) -> dict[str, Any]:
+        started = time.perf_counter()
+        if self.first:
+            self.say(
+                f"first evaluation: building the validation batches ({self.birdie.num_validation_batches} per "
+                "objective configuration, kept for every evaluation)…"
+            )
+        record = evaluate(self.birdie, self.model, self.accelerator, step)
+        if self.first:
+            self.say(f"  built and measured in {time.perf_counter() - started:.1f} s")
+            self.first = False
+        self.say(describe_evaluation(record, self.classes))
+        if self.log_to_trackers:
+            self.accelerator.log(trackers.evaluation_values(record), step=int(record["step"]))
+        return record

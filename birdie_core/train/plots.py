@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from birdie_core.config import RESOLVED_CONFIG_NAME
-from birdie_core.curriculum.metrics import METRICS_NAME, read_metrics
+from birdie_core.curriculum.metrics import METRICS_NAME, measured_mean, read_metrics
 from birdie_core.errors import BirdieError, RunDirectoryError
 from birdie_core.train.runs import TRAIN_LOG, read_train_log
 
@@ -42,6 +42,7 @@ __all__ = [
     "OTHER",
     "effective_step",
     "mixture_figure",
+    "objective_classes",
     "plot_run",
     "series_of",
     "series_styles",
@@ -97,7 +98,14 @@ def _classes(run_dir: Path) -> dict[str, str]:
         cfg, _ = load_yaml_with_lines(path)
     except BirdieError:
         return {}
-    objectives = cfg.get("objectives", []) if isinstance(cfg, dict) else []
+    return objective_classes(cfg.get("objectives", []) if isinstance(cfg, dict) else [])
+
+
+def objective_classes(objectives: Any) -> dict[str, str]:
+    """Objective key → objective class (the bare objective name: ``text.infilling`` → ``infilling``), from the
+    ``objectives`` list of a resolved config; entries without an id and a name are passed over."""
+    if not isinstance(objectives, list):
+        return {}
     return {
         str(o["id"]): str(o["name"]).rpartition(".")[2]
         for o in objectives
@@ -235,7 +243,7 @@ def validation_figure(metrics: Sequence[Mapping[str, Any]], classes: Mapping[str
             ms=3,
             label=name,
         )
-    mean = [float(np.mean(list(r["losses"].values()))) for r in metrics]
+    mean = [measured_mean(r["losses"]) for r in metrics]
     ax.plot(steps, mean, color="black", ls="--", lw=2, label="mean of all")
     ax.set_xlabel("training step (evaluation)")
     ax.set_ylabel("validation loss (nats per target token)")

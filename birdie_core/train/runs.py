@@ -13,6 +13,7 @@
                                   birdie_state.json (Birdie's state), trainer_state_<rank>.json (the loop's),
                                   manifest.json (written last: every other file, its size and sha256)
       mixture.png  validation_loss.png  train_loss.png      (``birdie plot RUN_DIR`` redraws them)
+      trackers/               the experiment trackers' files (train.trackers: TensorBoard's event files, ...)
 
 A run directory is untrusted input (docs/training.md, "Trust"): ``--overwrite`` deletes only a directory that
 carries the marker and holds nothing but what `birdie train` writes, and a checkpoint is loaded only after
@@ -83,7 +84,11 @@ _BIRDIE_WRITES = frozenset(
     [RUN_MARKER, RESOLVED_CONFIG_NAME, "plugins.json", METRICS_NAME, TRAIN_LOG]
     + ["mixture.png", "validation_loss.png", "train_loss.png"]
 )
-_BIRDIE_ENTRIES = _BIRDIE_WRITES | {name + ".tmp" for name in _BIRDIE_WRITES} | {CHECKPOINTS}
+#: the experiment trackers' directory (train.trackers): what is inside is theirs, and not looked at
+TRACKERS = "trackers"
+_BIRDIE_ENTRIES = _BIRDIE_WRITES | {name + ".tmp" for name in _BIRDIE_WRITES} | {CHECKPOINTS, TRACKERS}
+#: train keys a resumed run may change: where the run lives and what watches it
+_MAY_CHANGE_ON_RESUME = frozenset({"output", "trackers", "tracker_project"})
 _CHECKPOINT_NAME = re.compile(rf"{_PREFIX}\d+(?:{re.escape(_PARTIAL)})?")
 
 
@@ -264,6 +269,9 @@ def _foreign(path: Path) -> str | None:
             for sub in sorted(_entries(entry)):
                 if sub.is_symlink() or not sub.is_dir() or not _CHECKPOINT_NAME.fullmatch(sub.name):
                     strange.append(f"{CHECKPOINTS}/{sub.name}")
+        elif entry.name == TRACKERS:
+            if not entry.is_dir():
+                strange.append(f"{TRACKERS} (not a directory)")
         elif entry.is_dir():
             strange.append(f"{entry.name}/ (a directory)")
     if strange:
@@ -273,7 +281,7 @@ def _foreign(path: Path) -> str | None:
 
 
 def check_same_config(cfg: PipelineConfig, run_dir: Path) -> None:
-    """A resumed run must use the config it started with (only ``train.output`` may differ)."""
+    """A resumed run must use the config it started with (only ``train.output`` and the trackers may differ)."""
     saved_path = run_dir / RESOLVED_CONFIG_NAME
     if not saved_path.is_file():
         raise RunDirectoryError(f"{run_dir} has no {RESOLVED_CONFIG_NAME}: it is not a Birdie run directory")
@@ -286,7 +294,7 @@ def check_same_config(cfg: PipelineConfig, run_dir: Path) -> None:
     here = resolved_config(cfg)
     for d in (saved, here):
         if isinstance(d.get("train"), dict):
-            d["train"] = {k: v for k, v in d["train"].items() if k != "output"}
+            d["train"] = {k: v for k, v in d["train"].items() if k not in _MAY_CHANGE_ON_RESUME}
     differences = _differences(saved, here)
     if differences:
         shown = "; ".join(differences[:8]) + (

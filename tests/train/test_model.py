@@ -11,7 +11,7 @@ from birdie_core.builtins.objectives import PrefixLM
 from birdie_core.builtins.packers import BestFitPacker
 from birdie_core.builtins.tokenizers import ByteTokenizer
 from birdie_core.interfaces import ObjectiveContext
-from birdie_core.train.models import PrefixLMTransformer, attention_allowed
+from birdie_core.train.models import PrefixLMTransformer, attention_allowed, attention_bias
 
 torch.manual_seed(0)
 
@@ -81,3 +81,24 @@ def test_a_position_beyond_max_length_is_a_clear_error():
 def test_width_must_divide_by_heads():
     with pytest.raises(ValueError, match="multiple of heads"):
         PrefixLMTransformer(300, 16, width=30, heads=4)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_attention_bias_is_zero_where_allowed_and_minus_infinity_elsewhere(dtype):
+    seg = torch.tensor([[1, 1, 1, 2, 2, 0]])
+    pre = torch.tensor([[1, 1, 0, 1, 0, 0]])
+    bias = attention_bias(pre, seg, dtype)
+    assert bias.shape == (1, 1, 6, 6) and bias.dtype == dtype
+    allowed = attention_allowed(pre, seg)[:, None]
+    assert bool((bias[allowed] == 0).all()) and bool((bias[~allowed] == float("-inf")).all())
+
+
+def test_bf16_autocast_gives_a_loss_close_to_float32():
+    batch, tok = _batch()
+    model = _model(tok.vocab_size, 48)
+    with torch.no_grad():
+        full = model(**batch)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half = model(**batch)
+    assert half.dtype == torch.float32 and torch.isfinite(half)  # the loss itself is computed in float32
+    assert float(half) == pytest.approx(float(full), rel=0.02)
