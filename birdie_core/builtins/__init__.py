@@ -29,6 +29,9 @@ def birdie_register_sources(register: Register) -> None:
     from birdie_core.builtins.sources.tokenized import TokenizedSource
 
     register("tokenized", TokenizedSource)
+    from birdie_core.evals.training import TaskSource
+
+    register("task", TaskSource)  # instances of an evaluation task (birdie_core.evals), for fine-tuning
 
 
 @hookimpl
@@ -37,6 +40,9 @@ def birdie_register_objectives(register: Register) -> None:
 
     register("next_token_prediction", NextTokenPrediction)
     register("prefix_lm", PrefixLM)
+    from birdie_core.evals.training import TaskAnswer
+
+    register("task_answer", TaskAnswer)  # prompt -> answer of a `task` source's documents
 
 
 @hookimpl
