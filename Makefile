@@ -6,10 +6,10 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
 STAMP  := $(VENV)/.birdie-installed
 BENCH_STAMP := $(VENV)/.birdie-bench-installed
-PACKAGES := -e '.[test,typecheck,plots,hf,sentencepiece,datasets,parquet,zstd]' -e plugins/birdie_objectives_text -e plugins/birdie_objectives_dna \
+PACKAGES := -e '.[test,typecheck,plots,hf,sentencepiece,datasets,parquet,zstd,docs,trackers]' -e plugins/birdie_objectives_text -e plugins/birdie_objectives_dna \
             -e plugins/birdie_rewards -e examples/third_party_plugin
 
-.PHONY: demo test bench dist install clean
+.PHONY: demo test bench dist docs install clean
 
 install: $(STAMP)
 
@@ -48,5 +48,10 @@ dist: $(STAMP)
 	for d in $(DISTRIBUTIONS); do $(PY) -m build --no-isolation --outdir dist $$d || exit 1; done
 	$(PY) -m twine check --strict dist/*
 
+# the documentation site into site/: docs/*.md and the API reference generated from the docstrings (mkdocs.yml);
+# --strict makes a broken link, cross-reference or anchor an error; it builds offline
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis runs dist
+	rm -rf $(VENV) .pytest_cache .hypothesis runs dist site

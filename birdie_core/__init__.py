@@ -12,7 +12,15 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from birdie_core.config import LoadedConfig, PipelineConfig, PythonObjects, load_config, read_config
-from birdie_core.errors import BirdieError, ConfigError, ConfigIssue, PipelineError, PluginError
+from birdie_core.errors import (
+    BirdieError,
+    ConfigError,
+    ConfigIssue,
+    InvalidLossError,
+    NoUsableDocumentsError,
+    PipelineError,
+    PluginError,
+)
 from birdie_core.hookspecs import Register, hookimpl, hookspec
 from birdie_core.interfaces import (
     IGNORE_INDEX,
@@ -86,7 +94,9 @@ __all__ = [
     "Document",
     "EvaluationError",
     "Example",
+    "InvalidLossError",
     "LoadedConfig",
+    "NoUsableDocumentsError",
     "Objective",
     "ObjectiveConfig",
     "ObjectiveContext",

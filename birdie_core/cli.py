@@ -255,8 +255,22 @@ def tokenize(
 )
 @click.option("--output", metavar="DIR", help="The run directory (default: train.output of the config).")
 @click.option("--overwrite", is_flag=True, help="Delete an existing run in the run directory first.")
+@click.option(
+    "--progress",
+    type=click.Choice(["auto", "bar", "lines", "none"]),
+    default="auto",
+    show_default=True,
+    envvar="BIRDIE_PROGRESS",
+    help="Per-step progress: a bar, a line every train.log_every steps, or none; auto: a bar when stdout is a "
+    "terminal, lines otherwise (a log file, CI). Also BIRDIE_PROGRESS.",
+)
 def train(
-    config_file: str, resume: str | None, max_steps: int | None, output: str | None, overwrite: bool
+    config_file: str,
+    resume: str | None,
+    max_steps: int | None,
+    output: str | None,
+    overwrite: bool,
+    progress: str,
 ) -> None:
     """Train the reference prefix-LM model on CONFIG_FILE's batches, with the curriculum steering them.
 
@@ -264,6 +278,8 @@ def train(
     SIGTERM, SIGINT or SIGUSR1 finish the current step, write a checkpoint and exit with 128 + the signal's
     number (143, 130, 138); a second Ctrl-C stops at once.
     """
+    if "torch" not in sys.modules and os.environ.get("RANK", "0") == "0":  # a launcher's other ranks: quiet
+        click.echo("loading torch…")  # seconds, before the config can even be read
     from birdie_core.train.loop import train as run_training
 
     result = run_training(
@@ -274,6 +290,7 @@ def train(
         overwrite=overwrite,
         registry=_registry(),
         echo=click.echo,
+        progress=progress,
     )
     if result.plots:
         click.echo("plots: " + ", ".join(str(p) for p in result.plots))
@@ -294,6 +311,133 @@ def plot(run_dir: str) -> None:
 
     for path in plot_run(run_dir):
         click.echo(str(path))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# birdie bench
+# ---------------------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def bench() -> None:
+    """Measure the speed of installed components."""
+
+
+@bench.command("objective")
+@click.argument("name")
+@click.option(
+    "--length",
+    default=512,
+    show_default=True,
+    type=click.IntRange(min=2),
+    help="Budget: positions per example.",
+)
+@click.option(
+    "--documents", default=64, show_default=True, type=click.IntRange(min=1), help="Documents of the corpus."
+)
+@click.option(
+    "--tokenizer",
+    "tokenizer_spec",
+    default="bytes",
+    show_default=True,
+    metavar="SPEC",
+    help="A tokenizer name, or its entry as YAML: '{name: huggingface, path: tokenizer.json}'.",
+)
+@click.option(
+    "--against",
+    multiple=True,
+    metavar="NAME",
+    help="Objectives to compare with (repeatable); 'core' (default): the core's, 'all': every installed one.",
+)
+@click.option(
+    "--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="A parameter of NAME (YAML value)."
+)
+@click.option(
+    "--seconds",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Measuring time per objective.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def bench_objective(
+    name: str,
+    length: int,
+    documents: int,
+    tokenizer_spec: str,
+    against: tuple[str, ...],
+    params: tuple[str, ...],
+    seconds: float,
+    as_json: bool,
+) -> None:
+    """Examples/s and µs per example of objective NAME beside the core's, on the embedded corpus.
+
+    Each document is tokenized once beforehand; only the objective's `build` is timed, taking examples from
+    each document with a budget of --length positions until it is used up, as the pipeline does.
+    """
+    from birdie_core.tools.bench_objective import bench_cli_names, bench_objectives, parse_cli_spec
+
+    reg = _registry()
+    names, params_of = bench_cli_names(reg, name, against, params)
+    report = bench_objectives(
+        names,
+        reg,
+        tokenizer=parse_cli_spec(tokenizer_spec),
+        length=length,
+        documents=documents,
+        seconds=seconds,
+        params=params_of,
+    )
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    click.echo(
+        f"{report.documents} documents of the embedded corpus ({report.document_tokens:,} tokens, "
+        f"{report.tokenizer}), budget {report.length} positions, {report.seconds:g} s per objective, one process"
+    )
+    click.echo(report.table(highlight=names[0]))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# birdie new
+# ---------------------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def new() -> None:
+    """Start a new project from a template."""
+
+
+@new.command("plugin")
+@click.argument("name")
+@click.option(
+    "--directory",
+    "-d",
+    type=click.Path(file_okay=False),
+    metavar="DIR",
+    help="Where to write the project (default: ./birdie-NAME).",
+)
+@click.option(
+    "--force", is_flag=True, help="Write into DIR even if it is not empty (same-named files replaced)."
+)
+def new_plugin(name: str, directory: str | None, force: bool) -> None:
+    """Write a publishable plugin NAME ('sentperm' or 'birdie-sentperm'): its package, tests, licence, README.
+
+    The plugin registers a working objective and reward function under the namespace NAME, and its tests
+    (Birdie's conformance suites) pass as written: `pip install -e '.[test]' && python -m pytest` in DIR.
+    """
+    from birdie_core.scaffold import ScaffoldError, plugin_names, write_plugin
+
+    try:
+        names = plugin_names(name)
+        written = write_plugin(name, directory, force=force)
+    except ScaffoldError as exc:
+        raise click.UsageError(str(exc)) from None
+    root = os.path.commonpath([str(p) for p in written])
+    click.echo(f"wrote {names.distribution} ({len(written)} files) to {root}")
+    click.echo(f"  namespace {names.namespace}: {names.namespace}.rotation (objective), ", nl=False)
+    click.echo(f"{names.namespace}.relative_drop (reward); import package {names.package}")
+    click.echo(f"next: cd {root} && pip install -e '.[test]' && python -m pytest")
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -55,6 +55,22 @@ class PipelineError(BirdieError):
     """The data pipeline cannot go on (no documents, a worker died, a component failed)."""
 
 
+class NoUsableDocumentsError(PipelineError):
+    """A whole pass over a split gave no document an objective could make an example from.
+
+    Fatal for training; for validation batches the curriculum catches it and goes on without that objective's
+    validation loss (see :meth:`birdie_core.Birdie.measure_validation_losses`).
+    """
+
+
+class InvalidLossError(PipelineError, ValueError):
+    """A loss or reward vector a curriculum cannot use (NaN, infinite, negative, wrong length or shape, empty).
+
+    What every reward function and agent raises for such input, first-party or third-party, with a message
+    naming what was wrong; also a :class:`ValueError`, so code that catches that keeps working.
+    """
+
+
 class TrainError(BirdieError):
     """The reference trainer (`birdie train`) cannot start or go on."""
 

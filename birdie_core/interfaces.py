@@ -14,7 +14,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
+from typing import Annotated, Any, ClassVar, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from pydantic import AllowInfNan, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
@@ -247,6 +247,13 @@ class Tokenizer(Protocol):
     of a batch and never comes out of :meth:`encode` (it is 0 for ``bytes`` and ``tiktoken``, the
     tokenizer's own pad token or an appended id for Hugging Face and SentencePiece vocabularies);
     ``vocab_size`` counts every id, reserved ones included: it is the size a model's embedding needs.
+
+    Optional: ``token_texts(ids) -> np.ndarray``, each id's own text (``decode([id])``) for a whole array of
+    ids at once, as an object array of the same shape. It is not a member of this protocol, so that a
+    tokenizer written before it still satisfies the protocol: call :func:`birdie_core.tools.token_texts`,
+    which uses the method when a tokenizer has one and decodes each distinct id once otherwise. Every
+    tokenizer built on :class:`~birdie_core.tools.ReservedIdsTokenizer` has it (a look-up in a table of its
+    whole vocabulary, built once).
     """
 
     vocab_size: int
@@ -330,11 +337,34 @@ class Objective(ABC, Generic[ObjectiveConfigT]):
     """
 
     Config: ClassVar[type[ObjectiveConfig]] = ObjectiveConfig
-    #: objectives whose target repeats its input by design (copying): the conformance suite allows it
+    #: what the target may legitimately share with the prefix, checked by the conformance suite's leak check:
+    #: ``"nothing"`` (next-token prediction, prefix-LM) and ``"span"`` (infilling: the prefix holds the text
+    #: around the target's spans) let no run of target tokens appear verbatim in the prefix;
+    #: ``"permutation"`` (deshuffling) lets the target be the prefix's document tokens in another order, never
+    #: verbatim; ``"copy"`` (copying, selective copying, autoencoding) lets the target repeat the prefix
+    target_shares: ClassVar[Literal["nothing", "span", "permutation", "copy"]] = "nothing"
+    #: deprecated: ``copies_input = True`` reads as ``target_shares = "copy"`` (declare ``target_shares``)
     copies_input: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # an objective written before ``target_shares`` existed keeps meaning what it said
+        if cls.__dict__.get("copies_input") and "target_shares" not in cls.__dict__:
+            cls.target_shares = "copy"
 
     def __init__(self, config: ObjectiveConfigT):
         self.config: ObjectiveConfigT = config
+
+    @property
+    def min_document_tokens(self) -> int:
+        """The fewest document tokens this objective needs to make an example, given a whole row of budget.
+
+        Shorter documents give no example (the pipeline skips and counts them); from this length on, some
+        draw of the RNG makes one, which the conformance suite checks. Override it (a class attribute will
+        do) when the objective needs more than one token; a validation set of shorter documents leaves the
+        objective without a validation loss, which the curriculum reports.
+        """
+        return 1
 
     def special_tokens(self) -> tuple[str, ...]:
         """Names of the markers this objective emits (its paradigm, plus any of its own)."""

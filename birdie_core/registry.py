@@ -10,12 +10,21 @@ Switches (environment variables, or the matching keyword arguments):
 ``BIRDIE_PLUGINS=text,rewards``       load only these entry points (allow-list).
 ``BIRDIE_BLOCK_PLUGINS=dna``          never load these entry points.
 ``BIRDIE_TRACE_HOOKS=1``              print every hook call to stderr.
+
+A plugin that fails to load registers nothing, so a config naming one of its components by its bare name
+would only get "unknown". To say which plugin it belongs to, the registry reads the failed plugin's module
+source, without importing it, for the ``register("name", ...)`` calls of its registration hooks
+(:func:`declared_names`); when that cannot tell (a name built at run time, hooks in another module), an unknown
+bare name lists the plugins that failed to load as ones that may provide it.
 """
 
 from __future__ import annotations
 
+import ast
 import difflib
 import importlib
+import importlib.machinery
+import importlib.util
 import os
 import sys
 import traceback
@@ -105,9 +114,20 @@ class PluginInfo:
     registered: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     hooks: tuple[str, ...] = ()
     error: str | None = None  # set when the plugin failed to load; it is then absent from the registry
+    #: for a plugin that failed to load: the bare names its module's source registers, per kind, read without
+    #: importing it (:func:`declared_names`); None when the source could not be found or read
+    declared: Mapping[str, tuple[str, ...]] | None = None
+    #: whether ``declared`` is every name the plugin registers (False: some are built at run time, or its
+    #: hooks live elsewhere)
+    declared_complete: bool = False
+
+    @property
+    def error_summary(self) -> str:
+        """The last line of the error: the exception, without its traceback."""
+        return self.error.splitlines()[-1] if self.error else ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "namespace": self.namespace,
             "module": self.module,
             "distribution": self.distribution,
@@ -116,6 +136,10 @@ class PluginInfo:
             "hooks": list(self.hooks),
             "error": self.error,
         }
+        if self.error:
+            declared = self.declared
+            out["declared"] = None if declared is None else {k: list(v) for k, v in declared.items()}
+        return out
 
 
 class UnknownNameError(PluginError, LookupError):
@@ -200,14 +224,33 @@ class Registry:
         return entry
 
     def explain_unknown(self, kind: KindName, name: str) -> str:
-        """A message for an unknown name: the plugin that failed, the distribution to install, or a guess."""
+        """A message for an unknown name: the plugin that failed, the distribution to install, or a guess.
+
+        A bare name is matched to a plugin that failed to load by the names its source registers
+        (:attr:`PluginInfo.declared`) or, for the first-party plugins, by :data:`KNOWN_NAMES`; when neither
+        tells, the plugins that failed to load are listed as ones that may provide it."""
         namespace, _, bare = name.rpartition(".")
-        for p in self.broken():
-            if p.namespace == namespace or (not namespace and _known_namespaces(kind, bare, p.namespace)):
+        failed = self.broken()
+        for p in failed:
+            if p.namespace == namespace or (
+                not namespace
+                and (_known_namespaces(kind, bare, p.namespace) or bare in (p.declared or {}).get(kind, ()))
+            ):
                 return (
                     f"unknown {kind} {name!r}: plugin {p.namespace!r} from {p.distribution or p.module} "
-                    f"failed to load: {p.error.splitlines()[-1] if p.error else ''}"
+                    f"failed to load: {p.error_summary}"
                 )
+        message = self._explain_not_installed(kind, name, namespace, bare)
+        maybe = [p for p in failed if not (namespace or p.declared_complete or p.namespace == CORE_NAMESPACE)]
+        if maybe:
+            listed = "; ".join(
+                f"plugin {p.namespace!r} from {p.distribution or p.module} ({p.error_summary})" for p in maybe
+            )
+            which = "a plugin that" if len(maybe) == 1 else "one of the plugins that"
+            message += f". It may be provided by {which} failed to load: {listed}"
+        return message
+
+    def _explain_not_installed(self, kind: KindName, name: str, namespace: str, bare: str) -> str:
         wanted = [namespace] if namespace else list(KNOWN_NAMES.get(kind, {}).get(bare, ()))
         dists = [KNOWN_DISTRIBUTIONS[n] for n in wanted if n in KNOWN_DISTRIBUTIONS and not self._has_namespace(n)]
         if dists:
@@ -340,7 +383,16 @@ def load_registry(
 
 def _load_one(pm: pluggy.PluginManager, cand: _Candidate, entries: dict[tuple[str, str], Entry]) -> PluginInfo:
     def failed(msg: str) -> PluginInfo:
-        return PluginInfo(cand.namespace, cand.module_name, cand.distribution, cand.version, error=msg)
+        declared, complete = declared_names(cand.module_name)
+        return PluginInfo(
+            cand.namespace,
+            cand.module_name,
+            cand.distribution,
+            cand.version,
+            error=msg,
+            declared=declared,
+            declared_complete=complete,
+        )
 
     if cand.error:
         return failed(cand.error)
@@ -400,6 +452,65 @@ def _load_one(pm: pluggy.PluginManager, cand: _Candidate, entries: dict[tuple[st
         {k: tuple(v) for k, v in registered.items()},
         tuple(hooks),
     )
+
+
+def declared_names(module: str) -> tuple[dict[str, tuple[str, ...]] | None, bool]:
+    """The bare names a plugin module registers, per kind, read from its source without importing it.
+
+    Returns ``(names, complete)``: ``names`` is None when the module's source cannot be found or parsed;
+    ``complete`` is False when a registration hook calls ``register`` with a name that is not a string literal,
+    or when the module has no registration hook at all (its hooks are imported from elsewhere). Only the
+    module itself is read: neither it nor its package's ``__init__`` is executed.
+    """
+    source = _module_source(module)
+    if source is None:
+        return None, False
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None, False
+    names: dict[str, list[str]] = {}
+    complete, hooks = True, 0
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        kind = next((k for k in COMPONENT_KINDS.values() if k.hook == node.name), None)
+        if kind is None:
+            continue
+        hooks += 1
+        for call in ast.walk(node):
+            if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
+                continue
+            if call.func.id != "register":
+                continue
+            by_keyword = (k.value for k in call.keywords if k.arg == "name")
+            given = call.args[0] if call.args else next(by_keyword, None)
+            if isinstance(given, ast.Constant) and isinstance(given.value, str):
+                names.setdefault(kind.name, []).append(given.value)
+            else:
+                complete = False
+    return {k: tuple(dict.fromkeys(v)) for k, v in names.items()}, complete and hooks > 0
+
+
+def _module_source(module: str) -> str | None:
+    """The source of ``module`` (dotted), found through the import system's finders without executing any of
+    its packages; None when it is not a plain ``.py`` file that can be read."""
+    parts = module.split(".")
+    if not all(p.isidentifier() for p in parts):
+        return None
+    try:
+        spec = importlib.util.find_spec(parts[0])  # a top-level name: found, never imported
+        for part in parts[1:]:
+            if spec is None or spec.submodule_search_locations is None:
+                return None
+            spec = importlib.machinery.PathFinder.find_spec(part, list(spec.submodule_search_locations))
+        origin = spec.origin if spec is not None else None
+        if not origin or not origin.endswith(".py"):
+            return None
+        with open(origin, encoding="utf-8") as f:
+            return f.read()
+    except (ImportError, ValueError, OSError, UnicodeDecodeError):
+        return None
 
 
 def _check_registration(kind: KindName, name: str, obj: Any) -> None:

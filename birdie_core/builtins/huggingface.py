@@ -367,6 +367,13 @@ class HuggingFaceTokenizer(ReservedIdsTokenizer[HuggingFaceTokenizerConfig]):
     def decode_run(self, run: np.ndarray) -> str:
         return str(self.backend.decode(run.tolist(), skip_special_tokens=False))
 
+    def base_token_texts(self) -> list[str]:
+        # one id at a time through the tokenizer's own decoder (byte-level BPE, Metaspace's "▁", WordPiece's
+        # "##" all handled as decode does); decode_batch would be faster, but starting the library's thread
+        # pool makes every later fork of the process (DataLoader workers) warn
+        decode = self.backend.decode
+        return [str(decode([i], skip_special_tokens=False)) for i in range(self.reserved.base_size)]
+
     # -- worker processes: the tokenizer's JSON travels, never its path -----------------------------------
     def __getstate__(self) -> dict[str, Any]:
         return {

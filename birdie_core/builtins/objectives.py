@@ -38,6 +38,8 @@ class NextTokenPrediction(Objective[NextTokenPredictionConfig]):
     Config = NextTokenPredictionConfig
     #: an example needs at least this many target tokens: one label alone teaches next to nothing
     MIN_TARGET = 2
+    #: fewer document tokens than ``MIN_TARGET`` make no example
+    min_document_tokens = MIN_TARGET
 
     def build(
         self, tokens: np.ndarray, budget: int, ctx: ObjectiveContext
@@ -68,6 +70,8 @@ class PrefixLM(Objective[PrefixLMConfig]):
     """
 
     Config = PrefixLMConfig
+    #: one token for each side
+    min_document_tokens = 2
 
     def build(
         self, tokens: np.ndarray, budget: int, ctx: ObjectiveContext

@@ -220,6 +220,10 @@ class SentencePieceTokenizer(ReservedIdsTokenizer[SentencePieceTokenizerConfig])
     def decode_run(self, run: np.ndarray) -> str:
         return str(self.processor.decode(run.tolist()))
 
+    def base_token_texts(self) -> list[str]:
+        # the whole vocabulary in one call of the library, each piece decoded alone (as decode_run does)
+        return [str(t) for t in self.processor.decode([[i] for i in range(len(self._pieces))])]
+
     # -- worker processes: the model's bytes travel, never its path ----------------------------------------
     def __getstate__(self) -> dict[str, Any]:
         return {

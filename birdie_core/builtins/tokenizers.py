@@ -79,6 +79,10 @@ class ByteTokenizer(ReservedIdsTokenizer[ByteTokenizerConfig]):
     def decode_run(self, run: np.ndarray) -> str:
         return (run - 1).astype(np.uint8).tobytes().decode("utf-8", errors="replace")
 
+    def base_token_texts(self) -> list[str]:
+        # id 0 is the pad (named by the base class); a byte of a multi-byte character alone is U+FFFD
+        return ["", *(bytes([b]).decode("utf-8", errors="replace") for b in range(256))]
+
     def __repr__(self) -> str:
         return f"ByteTokenizer(vocab_size={self.vocab_size})"
 
@@ -562,6 +566,17 @@ class TiktokenTokenizer(ReservedIdsTokenizer[TiktokenTokenizerConfig]):
                 except KeyError:
                     out += f"<unk_{t + 1}>".encode()
             return out.decode("utf-8", errors="replace")
+
+    def base_token_texts(self) -> list[str]:
+        # one look-up per token of the encoding's own byte table, as decode_run decodes a single id
+        single = self.encoding.decode_single_token_bytes
+        texts = [""]  # id 0: the pad
+        for t in range(self.encoding.n_vocab):
+            try:
+                texts.append(single(t).decode("utf-8", errors="replace"))
+            except KeyError:
+                texts.append(f"<unk_{t + 1}>")
+        return texts
 
     # An Encoding that tiktoken has registered pickles by name, and unpickling it would then load (download)
     # the vocabulary again in the worker. Pickle its contents instead, so spawned workers never need a file.

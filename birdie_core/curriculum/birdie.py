@@ -25,6 +25,7 @@ import json
 import math
 import numbers
 import os
+import warnings
 import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ from birdie_core.config.resolved import save_resolved_config
 from birdie_core.curriculum.distributed import Collective, collective_for
 from birdie_core.curriculum.metrics import METRICS_NAME, MetricsLog, RealisedShares, by_key, jsonable
 from birdie_core.curriculum.schedule import EvaluationSchedule
-from birdie_core.errors import BirdieError, ConfigError, ConfigIssue, PipelineError
+from birdie_core.errors import BirdieError, ConfigError, ConfigIssue, NoUsableDocumentsError, PipelineError
 from birdie_core.interfaces import Agent, Arm, RewardFn, Shard, Tokenizer, normalise
 from birdie_core.pipeline.build import Components
 from birdie_core.pipeline.workers import BatchInfo, BatchLoader, MixtureSchedule, sum_data_stats
@@ -138,6 +139,9 @@ class Birdie:
         #: metadata of the batch last returned by :meth:`get_next_training_sample`
         self.last_batch_info: BatchInfo | None = None
         self._validation: list[tuple[str, dict[str, torch.Tensor]]] | None = None
+        #: objective keys that no validation document could make an example for (known once the validation
+        #: batches are built): they have no validation loss (see :meth:`measure_validation_losses`)
+        self.unmeasured: tuple[str, ...] = ()
         self._eval: _Evaluation | None = None
         self._eval_step: int | None = None
         self._pending_state: dict[str, Any] | None = None
@@ -224,6 +228,12 @@ class Birdie:
         ``data.validation_holdout``) with exactly the training layout, and are the same at every evaluation.
         With several validation sources (per training domain) they are mixed by weight like the training
         domains. Log one loss per yielded batch with :meth:`log_validation_loss`.
+
+        An objective that no validation document suits (every one too short for it: see
+        :attr:`~birdie_core.Objective.min_document_tokens`) gets no batch; it is named once in a warning and
+        in :attr:`unmeasured`, its loss in the metrics is null, and the reward function and the agent see it
+        unchanged since its first evaluation (a constant stand-in loss, so no reward and no penalty): the run
+        goes on, steered by the objectives that are measured.
         """
         self._check_open()
         if self._eval is not None and self._eval.logged:
@@ -238,6 +248,8 @@ class Birdie:
         for key, _ in self._validation:
             expected[key] = expected.get(key, 0) + 1
         self._eval = _Evaluation(self._eval_step, expected, {k: [] for k in expected})
+        if not expected:  # nothing to measure: the evaluation is complete as it opens
+            self._finish_evaluation(self._eval)
         return self._yield_validation(self._validation)
 
     @staticmethod
@@ -320,6 +332,7 @@ class Birdie:
         coll = self.collective
         shard = Shard(coll.rank, coll.world_size)
         out: list[tuple[str, dict[str, torch.Tensor]]] = []
+        unmeasured: list[str] = []
         for i, arm in enumerate(self.arms):
             one_hot = np.zeros(len(self.arms))
             one_hot[i] = 1.0
@@ -327,6 +340,15 @@ class Birdie:
             try:
                 pipe = self.components.pipeline("validation", shard, one_hot)
                 batches = [pipe.next_batch() for _ in range(self.num_validation_batches)]
+            except NoUsableDocumentsError as exc:
+                unmeasured.append(arm.key)
+                warnings.warn(
+                    f"objective {arm.key!r} has no validation loss: {exc}; it is left out of the evaluations "
+                    "(its share of the mixture is steered by the other objectives' losses)",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                continue
             except BirdieError as exc:
                 raise PipelineError(
                     f"building the validation batches of objective {arm.key!r}: {exc}"
@@ -335,13 +357,20 @@ class Birdie:
                 if pipe is not None:
                     pipe.close()
             out += [(arm.key, b.to_torch()) for b in batches]
+        self.unmeasured = tuple(unmeasured)
         return out
 
     def _finish_evaluation(self, ev: _Evaluation) -> None:
         coll = self.collective
         step = ev.step if ev.step is not None else self._consumed
-        local = np.array([np.mean(ev.losses[k]) for k in self.keys], dtype=np.float64)
-        losses = coll.mean(local) if coll.connected else local
+        # mean over the batches of every rank that has any: a rank whose shard suits no validation document
+        # of an objective adds nothing for it; an objective no rank measured stays NaN
+        sums = np.array([np.sum(ev.losses.get(k, ())) for k in self.keys], dtype=np.float64)
+        counts = np.array([len(ev.losses.get(k, ())) for k in self.keys], dtype=np.float64)
+        if coll.connected:
+            sums, counts = coll.sum(sums), coll.sum(counts)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            losses = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
         realised = self._realised
         if coll.connected:
             realised = realised.from_vector(coll.sum(realised.as_vector()))
@@ -365,7 +394,8 @@ class Birdie:
         rewards = outcome["rewards"]
         effective = self._consumed + self._loader.lookahead
         self._mixtures.set(effective, mixture)
-        self._loss_history.append(losses)
+        # what the reward function and agent saw (stand-ins for unmeasured objectives), not the NaNs
+        self._loss_history.append(np.asarray(outcome["losses"], dtype=np.float64))
         record = {
             "evaluation": len(self.history),
             "step": int(step),
@@ -387,8 +417,23 @@ class Birdie:
             self.registry.notify_evaluation(int(step), record["losses"])
             self.registry.notify_mixture_update(int(step), record["mixture"], record)
 
-    def _decide(self, step: int, losses: np.ndarray, previous: np.ndarray | None) -> dict[str, Any]:
+    def _stand_in(self, losses: np.ndarray) -> np.ndarray:
+        """``losses`` with each unmeasured (NaN) one replaced by a constant: its value at the previous
+        evaluation, else the mean of the measured ones (1.0 with none), so that no reward moves for it."""
+        missing = ~np.isfinite(losses)
+        if not missing.any():
+            return losses
+        filled = losses.copy()
+        if self._loss_history:
+            filled[missing] = self._loss_history[-1][missing]
+        else:
+            measured = losses[~missing]
+            filled[missing] = float(measured.mean()) if measured.size else 1.0
+        return filled
+
+    def _decide(self, step: int, measured: np.ndarray, previous: np.ndarray | None) -> dict[str, Any]:
         n = len(self.arms)
+        losses = self._stand_in(measured)
         rewards = None
         if self.reward_fn is not None and previous is not None:
             rewards = np.asarray(
@@ -403,6 +448,7 @@ class Birdie:
                     f"reward function {reward_cfg.name if reward_cfg else '?'!r} returned {rewards.tolist()}: "
                     f"expected {n} finite values"
                 )
+            rewards[~np.isfinite(measured)] = 0.0  # an objective without a validation loss earns nothing
         given = rewards if rewards is not None else (np.zeros(n) if self.agent.needs_reward else None)
         decision = self.agent.decide(step, losses.copy(), None if given is None else given.copy())
         try:
@@ -417,6 +463,7 @@ class Birdie:
             )
         return {
             "mixture": mixture,
+            "losses": losses,
             "rewards": rewards,
             "explored": bool(decision.explored),
             "info": jsonable(dict(decision.info)),

@@ -24,7 +24,9 @@ with the held-out documents left out (training) or kept alone (validation); see
 :mod:`birdie_core.pipeline.domains`. When a source runs dry its next pass (epoch) starts at once
 (``source.documents(shard, epoch + 1)``). A source that yields no document at all, a pass in which no
 document could make a single example, and ``max_consecutive_skips`` unusable documents in a row raise
-:class:`PipelineError` instead of spinning.
+:class:`PipelineError` instead of spinning (the last two a :class:`~birdie_core.NoUsableDocumentsError`, which
+the curriculum's validation batches survive: an objective that no validation document suits has no
+validation loss, and the run goes on).
 
 Mixture updates (:meth:`Pipeline.set_mixture`) apply to every arm drawn after the call; examples already in
 the open batch keep the arm they were drawn with.
@@ -47,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from birdie_core.errors import PipelineError
+from birdie_core.errors import NoUsableDocumentsError, PipelineError
 from birdie_core.interfaces import (
     TOKEN_DTYPE,
     WHOLE_SPLIT,
@@ -370,7 +372,7 @@ class Pipeline:
                 stats.skipped_indices.append(self._doc_index)
             self._consecutive_skips += 1
             if self._consecutive_skips >= self.max_consecutive_skips:
-                raise PipelineError(
+                raise NoUsableDocumentsError(
                     f"{self._consecutive_skips} documents in a row were too short for every objective at "
                     f"sequence length {self.packer.sequence_length} (last: document {self._doc_index}); "
                     "check the source and the objectives' length settings"
@@ -397,7 +399,7 @@ class Pipeline:
             self._drop_tokens()  # an empty document: counted as skipped
 
     def _unusable_pass(self, where: str, documents: int, epoch: int) -> PipelineError:
-        return PipelineError(
+        return NoUsableDocumentsError(
             f"none of the {documents} documents of the {where} in epoch {epoch} could make an example: all are "
             f"too short for every objective at sequence length {self.packer.sequence_length} (skipped e.g. "
             f"{self.stats.skipped_indices})"

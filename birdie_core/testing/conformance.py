@@ -14,10 +14,16 @@ suite documents the class attributes and methods a subclass may override (docume
 from __future__ import annotations
 
 import copy
+import math
 import pickle
+from collections import Counter
 from collections.abc import Sequence
 from functools import cached_property
 from typing import ClassVar
+
+from birdie_core.testing._requires import require_test_tools
+
+require_test_tools()
 
 import numpy as np
 import pytest
@@ -72,7 +78,12 @@ class ObjectiveConformance:
 
     Override to fit your objective: ``documents`` (texts the tokenizer understands; include some long
     enough for your objective at ``sequence_length``), :meth:`make_tokenizer`, ``budgets``,
-    :meth:`leak_check_tokens` (a document of distinct tokens; return None to skip the leak check).
+    :meth:`leak_check_tokens` (the document the leak check uses; return None to skip it), ``leak_window``.
+
+    What the objective declares is checked too: :attr:`~birdie_core.Objective.target_shares` (what its target
+    may share with its prefix; see :meth:`test_target_shares_only_what_is_declared`) and
+    :attr:`~birdie_core.Objective.min_document_tokens` (every document at least that long makes an example:
+    short documents must never leave an objective without validation examples unannounced).
     """
 
     objective: ClassVar[Objective | None] = None
@@ -81,6 +92,14 @@ class ObjectiveConformance:
     budgets: ClassVar[Sequence[int]] = (1, 2, 3, 4, 5, 8, 13, 32, 64, 100, 256, 512, 2048)
     sequence_length: ClassVar[int] = 256
     seeds: ClassVar[Sequence[int]] = (0, 1, 2)
+    #: a run of this many target tokens found verbatim in the prefix is a leak (a shorter run of ordinary
+    #: target tokens, between two markers, counts whole); longer when the leak-check document repeats tokens
+    #: (a small vocabulary), so that a match by chance stays negligible
+    leak_window: ClassVar[int] = 4
+    #: seeds of the permutation check, which needs a few identities at most
+    permutation_seeds: ClassVar[Sequence[int]] = tuple(range(16))
+    #: short document lengths every objective is tried on (see ``min_document_tokens``)
+    short_document_lengths: ClassVar[Sequence[int]] = tuple(range(1, 9))
 
     # -- what a subclass may override ---------------------------------------------------------------------
     def make_objective(self) -> Objective:
@@ -94,12 +113,17 @@ class ObjectiveConformance:
         return ByteTokenizer(None, specials)
 
     def leak_check_tokens(self, tokenizer: Tokenizer) -> np.ndarray | None:
-        """A document of distinct ordinary tokens, so a copied target span is unambiguous."""
+        """The leak check's document: up to 512 distinct ordinary tokens, so even one copied token is
+        unambiguous; with fewer than 64 ordinary ids, 512 random ones (the window then grows to keep chance
+        matches out)."""
         ids = np.arange(0, min(tokenizer.vocab_size, 1 << 20), dtype=np.int64)
         ids = ids[~np.asarray(tokenizer.is_special(ids), dtype=bool)]
-        if ids.size < 16:
+        if ids.size < 2:
             return None
-        return np.random.default_rng(0).permutation(ids)[:512].astype(TOKEN_DTYPE)
+        rng = np.random.default_rng(0)
+        if ids.size >= 64:
+            return rng.permutation(ids)[:512].astype(TOKEN_DTYPE)
+        return rng.choice(ids, 512).astype(TOKEN_DTYPE)
 
     # -- fixtures -----------------------------------------------------------------------------------------
     @cached_property
@@ -223,23 +247,148 @@ class ObjectiveConformance:
                 checked += 1
         assert checked == len(examples) > 0
 
-    def test_no_target_in_prefix(self) -> None:
-        obj = self._objective
-        if type(obj).copies_input:
-            pytest.skip(f"{type(obj).__name__} copies its input by design")
+    def _declared_shares(self) -> str:
+        shares = str(getattr(type(self._objective), "target_shares", "nothing"))
+        if shares not in TARGET_SHARES:
+            raise AssertionError(f"target_shares must be one of {TARGET_SHARES}, got {shares!r}")
+        return shares
+
+    def _leak_examples(self, seeds: Sequence[int]) -> tuple[np.ndarray, list[Example]]:
         tokens = self.leak_check_tokens(self._tokenizer)
         if tokens is None:
             pytest.skip("the tokenizer has too few ordinary ids for a leak check; override leak_check_tokens")
-        checked = 0
-        for seed in self.seeds:
+        made = []
+        for seed in seeds:
             for n in (8, 32, 100, tokens.shape[0]):
-                example, _ = obj.build(tokens[:n], self.sequence_length, self._ctx(seed))
-                if example is None:
-                    continue
-                leaked = _shared_ngrams(example.target, example.prefix, self._tokenizer, 4)
-                assert not leaked, f"target spans appear in the prefix: {sorted(leaked)[:3]}"
-                checked += 1
-        assert checked > 0, "no example was made from the leak-check document"
+                example, _ = self._objective.build(tokens[:n], self.sequence_length, self._ctx(seed))
+                if example is not None:
+                    made.append(example)
+        assert made, "no example was made from the leak-check document"
+        return tokens, made
+
+    def test_target_shares_only_what_is_declared(self) -> None:
+        """The leak check, by the objective's ``target_shares``.
+
+        ``"nothing"`` and ``"span"``: no run of ``leak_window`` ordinary target tokens (or a whole shorter
+        run between markers) appears verbatim in the prefix. ``"permutation"``: the target's ordinary tokens
+        (or, for an objective that re-encodes a shuffled text, their characters) are those of the prefix in
+        another order, and not in the same order but rarely. ``"copy"``: nothing is checked.
+        """
+        shares = self._declared_shares()
+        if shares == "copy":
+            pytest.skip(f"{type(self._objective).__name__} declares target_shares = 'copy'")
+        if shares == "permutation":
+            self._check_permutation()
+            return
+        tokens, made = self._leak_examples(self.seeds)
+        shortest = _chance_free_window(tokens, self._ordinary(tokens))
+        for example in made:
+            leaked = _leaked_runs(
+                self._ordinary_runs(example.target),
+                self._ordinary(example.prefix),
+                self.leak_window,
+                shortest,
+            )
+            assert not leaked, (
+                f"{type(self._objective).__name__} declares target_shares = {shares!r}, but target tokens "
+                f"appear verbatim in the prefix: {leaked[:3]} (declare what the target may share: "
+                "'permutation' or 'copy')"
+            )
+
+    def _check_permutation(self) -> None:
+        _, made = self._leak_examples(self.permutation_seeds)
+        decode = self._tokenizer.decode
+        identities = 0
+        for example in made:
+            target, prefix = self._ordinary(example.target), self._ordinary(example.prefix)
+            if Counter(target.tolist()) != Counter(prefix.tolist()):
+                # an objective that shuffles characters and encodes the result again: compare characters,
+                # as a normalising tokenizer gives them back (its case, spaces and unknown pieces its own)
+                again = self._tokenizer.encode
+                assert _characters(decode(again(decode(target)))) == _characters(
+                    decode(again(decode(prefix)))
+                ), (
+                    f"{type(self._objective).__name__} declares target_shares = 'permutation', but its target "
+                    "is not its prefix's document tokens (or characters) in another order"
+                )
+            identities += bool(np.array_equal(target, prefix))
+        assert identities < len(made) and identities <= max(1, len(made) // 4), (
+            f"{identities} of {len(made)} targets are the prefix's document tokens in the same order: a "
+            "permutation that copies; declare target_shares = 'copy' if that is the objective"
+        )
+
+    def _ordinary(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.asarray(ids)
+        return ids[~np.asarray(self._tokenizer.is_special(ids), dtype=bool)]
+
+    def _ordinary_runs(self, ids: np.ndarray) -> list[np.ndarray]:
+        """The stretches of ordinary tokens between the markers and sentinels of ``ids``."""
+        ids = np.asarray(ids)
+        special = np.asarray(self._tokenizer.is_special(ids), dtype=bool)
+        pieces = np.split(ids, np.flatnonzero(special))
+        flags = np.split(special, np.flatnonzero(special))
+        return [p[~f] for p, f in zip(pieces, flags) if (~f).any()]
+
+    def test_short_documents_make_examples_or_are_declared(self) -> None:
+        """Documents of ``short_document_lengths`` tokens, and of ``min_document_tokens`` and a few more, make
+        examples with a whole row of budget from ``min_document_tokens`` on (some of the slices and seeds
+        tried, for an objective whose placements are drawn): an objective that needs longer documents
+        declares it, and the declaration is honest."""
+        obj = self._objective
+        need = int(obj.min_document_tokens)
+        assert need >= 1, f"min_document_tokens must be >= 1, got {need}"
+        longest = max(self._tokens, key=lambda t: t.shape[0])
+        lengths = [n for n in sorted({*self.short_document_lengths, *range(need, need + 8)}) if n >= need]
+        lengths = [n for n in lengths if n <= longest.shape[0]]
+        assert lengths or need > longest.shape[0], "no short document was tried"
+        for n in lengths:
+            made = 0
+            for start in sorted({0, (longest.shape[0] - n) // 2, longest.shape[0] - n}):
+                doc = longest[start : start + n]
+                for seed in self.seeds:
+                    example, rest = obj.build(doc, self.sequence_length, self._ctx(seed))
+                    self._check(doc, self.sequence_length, example, rest)
+                    made += example is not None
+            assert made, (
+                f"{type(obj).__name__} made no example from any document of {n} tokens with a budget of "
+                f"{self.sequence_length}; declare `min_document_tokens` on the class (now {need}) if it "
+                "needs longer documents: a validation set of short documents otherwise leaves it without "
+                "validation loss"
+            )
+
+
+def _characters(text: str) -> Counter[str]:
+    return Counter(c for c in text.casefold() if not c.isspace())
+
+
+#: what an objective's target may share with its prefix (:attr:`birdie_core.Objective.target_shares`)
+TARGET_SHARES = ("nothing", "span", "permutation", "copy")
+
+
+def _chance_free_window(tokens: np.ndarray, ordinary: np.ndarray) -> int:
+    """The shortest run that cannot match by chance in the leak-check document: 1 when its tokens are
+    distinct, else long enough that a random match among ``n^2`` pairs has odds below one in a million."""
+    values = np.unique(ordinary)
+    if values.size == ordinary.size:
+        return 1
+    n = max(2, tokens.shape[0])
+    return math.ceil(math.log(1e6 * n * n) / math.log(max(2, values.size)))
+
+
+def _leaked_runs(
+    runs: Sequence[np.ndarray], prefix: np.ndarray, window: int, shortest: int
+) -> list[tuple[int, ...]]:
+    """Windows of ``max(shortest, min(window, len(run)))`` tokens of each run that occur in ``prefix``."""
+    found: list[tuple[int, ...]] = []
+    for run in runs:
+        k = max(shortest, min(window, run.shape[0]))
+        if run.shape[0] < k or prefix.shape[0] < k:
+            continue
+        have = {tuple(w) for w in np.lib.stride_tricks.sliding_window_view(prefix, k).tolist()}
+        found += [
+            tuple(w) for w in np.lib.stride_tricks.sliding_window_view(run, k).tolist() if tuple(w) in have
+        ]
+    return found
 
 
 def _same(a: tuple[Example | None, np.ndarray], b: tuple[Example | None, np.ndarray]) -> bool:
@@ -253,23 +402,6 @@ def _same(a: tuple[Example | None, np.ndarray], b: tuple[Example | None, np.ndar
         and np.array_equal(ea.target, eb.target)
         and ea.consumed == eb.consumed
     )
-
-
-def _shared_ngrams(
-    target: np.ndarray, prefix: np.ndarray, tokenizer: Tokenizer, n: int
-) -> set[tuple[int, ...]]:
-    """n-grams of ordinary (non-special) target tokens that also occur in the prefix."""
-
-    def grams(a: np.ndarray) -> set[tuple[int, ...]]:
-        if a.shape[0] < n:
-            return set()
-        windows = np.lib.stride_tricks.sliding_window_view(a, n)
-        ordinary = ~np.lib.stride_tricks.sliding_window_view(
-            np.asarray(tokenizer.is_special(a), bool), n
-        ).any(1)
-        return {tuple(w) for w in windows[ordinary].tolist()}
-
-    return grams(target) & grams(prefix)
 
 
 # ---------------------------------------------------------------------------------------------------------

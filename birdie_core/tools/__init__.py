@@ -6,7 +6,8 @@
   noise off positions that must not become targets.
 - :mod:`.corruption`: infilling (T5) and autoencoding (BART) objectives over any kind of token.
 - :mod:`.selective_copying`: the selective-copying objective, for any way of placing spans.
-- :mod:`.tokenizers`: the reserved-id layout (pad, sentinels, markers) and a tokenizer base implementing it.
+- :mod:`.tokenizers`: the reserved-id layout (pad, sentinels, markers), a tokenizer base implementing it, and
+  ``token_texts`` (the text of each id of an array, for any tokenizer).
 - :mod:`.files`: path and glob expansion with errors a user can act on; plain or gzip-compressed files.
 - :mod:`.shuffle`: deterministic, resumable shuffling for sources (per-epoch permutations, a shuffle buffer).
 
@@ -60,7 +61,7 @@ from birdie_core.tools.selective_copying import (
     SelectiveCopyingObjectiveConfig,
 )
 from birdie_core.tools.shuffle import epoch_permutation, epoch_rng, shuffle_buffer
-from birdie_core.tools.tokenizers import ReservedIds, ReservedIdsTokenizer
+from birdie_core.tools.tokenizers import ReservedIds, ReservedIdsTokenizer, token_texts
 
 __all__ = [
     "GZIP_ERRORS",
@@ -103,4 +104,5 @@ __all__ = [
     "sentinel_corruption_cost",
     "shuffle_buffer",
     "splice_sentinel_targets",
+    "token_texts",
 ]

@@ -86,6 +86,10 @@ class SpanNoiseObjective(Objective[SpanNoiseConfigT]):
     #: fewest document tokens one example corrupts
     MIN_TOKENS: ClassVar[int] = 8
 
+    @property
+    def min_document_tokens(self) -> int:
+        return self.MIN_TOKENS
+
     def prepare(self, window: np.ndarray, ctx: ObjectiveContext) -> np.ndarray:
         """The tokens the noise is drawn over, made from the consumed ``window``: the window itself here.
 
@@ -114,6 +118,8 @@ class InfillingObjective(SpanNoiseObjective[SpanNoiseConfigT]):
     spans. A noise span over a :meth:`protected` position shrinks to its longest part without one (vanishing
     when it has none); when every span vanishes there is no example.
     """
+
+    target_shares = "span"  # the prefix holds the text around the target's spans, never the spans
 
     def protected(self, window: np.ndarray, ctx: ObjectiveContext) -> np.ndarray | None:
         """Boolean mask of the positions of ``window`` that must not be noise (never a target); None: none."""
@@ -153,7 +159,7 @@ class AutoencodingObjective(SpanNoiseObjective[MaskedSpansConfigT]):
     in a random order; the target stays the tokens in order.
     """
 
-    copies_input = True  # the kept tokens are in the input and in the target by design
+    target_shares = "copy"  # the kept tokens are in the input and in the target by design
 
     def special_tokens(self) -> tuple[str, ...]:
         return (*super().special_tokens(), self.config.mask_marker)

@@ -88,7 +88,13 @@ class SelectiveCopyingObjective(Objective[SelectiveCopyingConfigT]):
     context, or after it with probability ``instruction_at_end``.
     """
 
-    copies_input = True  # the answer is in the context by design
+    target_shares = "copy"  # the answer is in the context by design
+
+    @property
+    def min_document_tokens(self) -> int:
+        """``spans[0]`` spans of ``span_length[0]`` tokens, each between delimiters of ``delimiter_length[0]``."""
+        cfg = self.config
+        return cfg.spans[0] * (cfg.span_length[0] + 2 * cfg.delimiter_length[0])
 
     def special_tokens(self) -> tuple[str, ...]:
         cfg = self.config

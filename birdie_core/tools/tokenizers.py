@@ -25,19 +25,24 @@ gives the rest of the :class:`~birdie_core.Tokenizer` protocol (``decode``, ``sp
 
         def encode(self, text: str) -> np.ndarray: ...
         def decode_run(self, run: np.ndarray) -> str: ...
+
+The base also gives ``token_texts(ids)``, the text of each id of an array in one numpy look-up (a table of the
+whole vocabulary is built from :meth:`~ReservedIdsTokenizer.base_token_texts` on first use). The module
+function :func:`token_texts` gives the same for any tokenizer, with that method or without it.
 """
 
 from __future__ import annotations
 
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from birdie_core.interfaces import PAD_ID, TOKEN_DTYPE, TokenizerConfig
+from birdie_core.interfaces import PAD_ID, TOKEN_DTYPE, Tokenizer, TokenizerConfig
 
-__all__ = ["ReservedIds", "ReservedIdsTokenizer"]
+__all__ = ["ReservedIds", "ReservedIdsTokenizer", "token_texts"]
 
 TokenizerConfigT = TypeVar("TokenizerConfigT", bound=TokenizerConfig)
 
@@ -231,3 +236,100 @@ class ReservedIdsTokenizer(ABC, Generic[TokenizerConfigT]):
     def is_special(self, ids: np.ndarray) -> np.ndarray:
         """Boolean mask: which ids are pad, sentinels or markers."""
         return self.reserved.is_special(ids)
+
+    # -- the text of each token, in bulk ------------------------------------------------------------------
+    def token_texts(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Each id's own text: an object array of ``str`` with the shape of ``ids``, in one numpy look-up.
+
+        ``token_texts(ids)[i] == decode([ids[i]])`` for every id: reserved ids show their names (``<mask_3>``,
+        ``[S]``, ``<pad>``), an id outside the vocabulary ``<unk_i>``, and a token whose bytes are not valid
+        UTF-8 on their own (part of a character) shows U+FFFD, as ``decode`` does. The table of the whole
+        vocabulary is built on first use from :meth:`base_token_texts` and kept on the tokenizer (never
+        pickled: a worker builds its own when it needs one).
+        """
+        arr = _as_ids(ids)
+        table = self._token_text_table()
+        inside = (arr >= 0) & (arr < table.shape[0])
+        if inside.all():
+            return table[arr]
+        out = table[np.where(inside, arr, 0)]
+        flat_ids, flat_out = arr.reshape(-1), out.reshape(-1)
+        for k in np.flatnonzero(~inside.reshape(-1)).tolist():
+            flat_out[k] = self.reserved.name_of(int(flat_ids[k]))
+        return out
+
+    def base_token_texts(self) -> Sequence[str]:
+        """The text of every id of the base vocabulary (``0 .. base_size - 1``), each decoded alone.
+
+        What :meth:`token_texts` builds its table from; reserved ids among them are replaced by their names
+        afterwards, so their entries may be anything. The default decodes one id at a time with
+        :meth:`decode_run`; a subclass whose library can do it faster (a whole vocabulary in one call, or
+        straight from its byte table) overrides this, and must give exactly what ``decode_run`` gives.
+        """
+        special = self.reserved.is_special(np.arange(self.reserved.base_size))
+        return [
+            "" if special[i] else self.decode_run(np.array([i], dtype=TOKEN_DTYPE))
+            for i in range(self.reserved.base_size)
+        ]
+
+    def _token_text_table(self) -> np.ndarray:
+        table: np.ndarray | None = self.__dict__.get("_token_texts")
+        if table is None:
+            base = self.reserved.base_size
+            texts = list(self.base_token_texts())
+            if len(texts) != base:
+                raise ValueError(
+                    f"{type(self).__name__}.base_token_texts() gave {len(texts)} texts for a base vocabulary "
+                    f"of {base} ids"
+                )
+            table = np.empty(self.vocab_size, dtype=object)
+            table[:base] = texts
+            for i in np.flatnonzero(self.reserved.is_special(np.arange(self.vocab_size))).tolist():
+                table[i] = self.reserved.name_of(i)
+            self.__dict__["_token_texts"] = table
+        return table
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the table of token texts can be megabytes: rebuilt where it is needed rather than pickled
+        state = self.__dict__.copy()
+        state.pop("_token_texts", None)
+        return state
+
+
+def _as_ids(ids: Sequence[int] | np.ndarray) -> np.ndarray:
+    arr = np.asarray(ids)
+    if arr.size == 0:
+        return arr.astype(np.int64)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"token ids must be integers, got an array of {arr.dtype}")
+    return arr
+
+
+#: per tokenizer object without a ``token_texts`` method of its own: id → text, filled as ids are met
+_DECODED: weakref.WeakKeyDictionary[Any, dict[int, str]] = weakref.WeakKeyDictionary()
+
+
+def token_texts(tokenizer: Tokenizer, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Each id's own text, as ``decode([id])`` gives it: an object array of ``str`` with the shape of ``ids``.
+
+    Works with any :class:`~birdie_core.Tokenizer`: it calls the tokenizer's own ``token_texts`` when it has
+    one (every tokenizer built on :class:`ReservedIdsTokenizer` has: a vectorised look-up in a table of its
+    whole vocabulary) and otherwise decodes each distinct id once, keeping the texts for the tokenizer's
+    lifetime (when it can be weakly referenced), so that later calls decode only ids not met before.
+    """
+    own = getattr(tokenizer, "token_texts", None)
+    if callable(own):
+        return np.asarray(own(ids), dtype=object)
+    arr = _as_ids(ids)
+    try:
+        known = _DECODED.setdefault(tokenizer, {})
+    except TypeError:  # neither hashable nor weakly referenceable: nothing is kept between calls
+        known = {}
+    unique, inverse = np.unique(arr.reshape(-1), return_inverse=True)
+    texts = np.empty(unique.shape[0], dtype=object)
+    for k, i in enumerate(unique.tolist()):
+        text = known.get(i)
+        if text is None:
+            text = known[i] = tokenizer.decode([i])
+        texts[k] = text
+    return texts[inverse.reshape(-1)].reshape(arr.shape)

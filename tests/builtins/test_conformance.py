@@ -103,7 +103,7 @@ def _cfg(cls):
 @pytest.mark.parametrize(
     "objective, test",
     [
-        (_cfg(_CopyingNTP), "test_no_target_in_prefix"),
+        (_cfg(_CopyingNTP), "test_target_shares_only_what_is_declared"),
         (_cfg(_OverBudget), "test_examples_respect_budget_and_return_rest"),
         (_cfg(_LosesAToken), "test_any_slice_any_budget"),
         (_cfg(_Unseeded), "test_deterministic_under_a_seed"),

@@ -24,7 +24,11 @@ class Reverse(Objective[ReverseConfig]):
     """Input: a span of the document. Target: the same tokens, last first."""
 
     Config = ReverseConfig
-    copies_input = True  # the target is a permutation of the input by design
+    target_shares = "permutation"  # the target is the input's tokens in reverse order
+
+    @property
+    def min_document_tokens(self) -> int:
+        return self.config.min_tokens
 
     def build(
         self, tokens: np.ndarray, budget: int, ctx: ObjectiveContext

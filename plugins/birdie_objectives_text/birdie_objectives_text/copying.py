@@ -29,8 +29,9 @@ class Copying(Objective[CopyingConfig]):
     """
 
     Config = CopyingConfig
-    copies_input = True
+    target_shares = "copy"
     MIN_TOKENS: ClassVar[int] = MIN_TOKENS
+    min_document_tokens = MIN_TOKENS
 
     def build(
         self, tokens: np.ndarray, budget: int, ctx: ObjectiveContext

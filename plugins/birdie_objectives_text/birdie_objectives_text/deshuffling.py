@@ -88,8 +88,9 @@ class Deshuffling(Objective[DeshufflingConfig]):
     """
 
     Config = DeshufflingConfig
-    copies_input = True  # the input holds the target's units, in another order
+    target_shares = "permutation"  # the input holds the target's units, in another order
     MIN_TOKENS: ClassVar[int] = MIN_TOKENS
+    min_document_tokens = MIN_TOKENS
 
     def build(
         self, tokens: np.ndarray, budget: int, ctx: ObjectiveContext

@@ -50,6 +50,10 @@ class DnaObjective(Objective[DnaObjectiveConfigT]):
     #: fewest document tokens one example needs
     MIN_TOKENS: ClassVar[int] = 8
 
+    @property
+    def min_document_tokens(self) -> int:
+        return self.MIN_TOKENS
+
     def augment(self, window: np.ndarray, alphabet: Alphabet, ctx: ObjectiveContext) -> np.ndarray:
         """``window``, or its reverse complement with probability ``rc_augment``."""
         p = self.config.rc_augment

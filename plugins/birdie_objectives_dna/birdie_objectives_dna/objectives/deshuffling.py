@@ -56,11 +56,15 @@ class KmerDeshuffling(DnaObjective[KmerDeshufflingConfig]):
     """
 
     Config = KmerDeshufflingConfig
-    copies_input = True  # the input holds the target's blocks, in another order
+    target_shares = "permutation"  # the input holds the target's blocks, in another order
 
     @property
     def min_tokens(self) -> int:
         return 2 * self.config.block
+
+    @property
+    def min_document_tokens(self) -> int:
+        return self.min_tokens
 
     def build(
         self, tokens: np.ndarray, budget: int, ctx: ObjectiveContext

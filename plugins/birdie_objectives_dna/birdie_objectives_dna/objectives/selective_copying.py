@@ -84,6 +84,10 @@ class MotifSelectiveCopying(
     def min_tokens(self) -> int:
         return self.config.span_length[0] + 2 * self.config.delimiter_length[0]
 
+    @property
+    def min_document_tokens(self) -> int:
+        return self.config.spans[0] * self.min_tokens
+
     def draw_span_lengths(self, rng: np.random.Generator) -> list[int]:
         (smin, smax), (lmin, lmax) = self.config.spans, self.config.span_length
         return rng.integers(lmin, lmax + 1, size=int(rng.integers(smin, smax + 1))).tolist()

@@ -1,0 +1,1 @@
+"""The documentation site: it builds offline with --strict, documents every interface, and its tutorial runs."""
