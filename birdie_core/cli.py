@@ -313,6 +313,107 @@ def plot(run_dir: str) -> None:
         click.echo(str(path))
 
 
+@cli.command("eval")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option(
+    "--task",
+    "task_name",
+    required=True,
+    metavar="NAME",
+    help="The task (phonebook, associative_recall, ...).",
+)
+@click.option("--n", "n", type=click.IntRange(min=1), default=64, show_default=True, help="Instances scored.")
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the instances."
+)
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="Rows per model call."
+)
+@click.option("--paradigm", metavar="MARKER", help="A paradigm marker put before every prompt.")
+@click.option(
+    "--param",
+    "-p",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A parameter of the task (YAML value).",
+)
+@click.option("--device", metavar="DEVICE", help="Where the model runs (default: the GPU when there is one).")
+@click.option("--details", is_flag=True, help="Also show every instance's answer and what the model gave.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def eval_command(
+    run_dir: str,
+    task_name: str,
+    n: int,
+    seed: int,
+    batch_size: int,
+    paradigm: str | None,
+    params: tuple[str, ...],
+    device: str | None,
+    details: bool,
+    as_json: bool,
+) -> None:
+    """Score the newest checkpoint of RUN_DIR (a `birdie train` run) on an evaluation task (docs/evals.md).
+
+    The model, tokenizer and start marker are the run's; the checkpoint is checked against its manifest and
+    only its model weights are read.
+    """
+    import yaml
+
+    from birdie_core.evals import make_task
+    from birdie_core.evals.tasks import EvalError
+
+    options: dict[str, Any] = {}
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.UsageError(f"--param {item!r}: expected KEY=VALUE")
+        try:
+            options[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise click.UsageError(f"--param {item!r}: the value is not YAML ({exc})") from None
+    try:
+        make_task(task_name, options)  # a wrong name or parameter is reported before the model is loaded
+    except EvalError as exc:
+        raise click.UsageError(str(exc)) from None
+
+    import torch
+
+    from birdie_core.evals import evaluate
+    from birdie_core.train.evaluation import load_trained_model, marker_problems
+
+    model, components = load_trained_model(run_dir, _registry())
+    cfg = components.config
+    tokenizer = components.tokenizer()
+    problems = marker_problems(
+        task_name, options, tokenizer, start_marker=cfg.start_generating_paradigm, paradigm=paradigm
+    )
+    if problems:
+        raise EvalError(f"cannot score {task_name!r} on {run_dir}: " + "; ".join(problems))
+    where = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    result = evaluate(
+        model.to(where).logits,
+        tokenizer,
+        task_name,
+        n=n,
+        seed=seed,
+        batch_size=batch_size,
+        sequence_length=cfg.sequence_length,
+        start_marker=cfg.start_generating_paradigm,
+        paradigm=paradigm,
+        device=where,
+        details=details,
+        config=options,
+    )
+    if as_json:
+        click.echo(json.dumps(result.to_dict(details=details), indent=2))
+        return
+    click.echo(str(result))
+    for r in result.details or ():
+        chosen = f"  (candidate {r.chosen})" if r.chosen >= 0 else ""
+        click.echo(f"  {r.index:>4}  {r.score:.3f}  gave {r.predicted!r}  answer {r.answer!r}{chosen}")
+
+
 # ---------------------------------------------------------------------------------------------------------
 # birdie bench
 # ---------------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from birdie_core.evals.spec import TaskEval
 from birdie_core.interfaces import ConfigFloat, ConfigInt
 
 __all__ = ["TRACKER_NAMES", "OptimizerConfig", "TrackerName", "TrainConfig", "TrainModelConfig"]
@@ -145,3 +146,28 @@ class TrainConfig(BaseModel):
         description="torch.compile the model (inductor; needs a C compiler on CPU). The first steps are "
         "slower while it compiles.",
     )
+    evals: tuple[TaskEval, ...] = Field(
+        (),
+        description="Evaluation tasks scored at every evaluation of the run (birdie_core.evals: "
+        "{task: phonebook, n: 64, seed: 0, entries: 16}); their results go to RUN_DIR/tasks.jsonl, the "
+        "trackers (task/<key>) and the evaluation line.",
+    )
+    init_from: str | None = Field(
+        None,
+        min_length=1,
+        description="A run directory whose newest checkpoint's model weights start this run (fine-tuning: "
+        "the optimizer, schedule and curriculum start afresh). Ignored when the run is resumed.",
+    )
+
+    @model_validator(mode="after")
+    def _distinct_eval_keys(self) -> TrainConfig:
+        # results are logged by key (task and parameters): two entries with one key would overwrite each other
+        seen: dict[str, int] = {}
+        for i, entry in enumerate(self.evals):
+            if entry.key in seen:
+                raise ValueError(
+                    f"evals[{i}] has the key {entry.key!r} of evals[{seen[entry.key]}] (a task and its "
+                    "parameters): their results would be logged under one name; give them different parameters"
+                )
+            seen[entry.key] = i
+        return self

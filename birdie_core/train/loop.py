@@ -46,6 +46,13 @@ from birdie_core.pipeline.build import Components
 from birdie_core.registry import Registry
 from birdie_core.train import runs, trackers
 from birdie_core.train.config import OptimizerConfig, TrainConfig
+from birdie_core.train.evaluation import (
+    TaskEvaluator,
+    describe_tasks,
+    initial_weights,
+    read_task_log,
+    task_eval_issues,
+)
 from birdie_core.train.models import PrefixLMTransformer, ReferenceModel
 from birdie_core.train.ssm import GatedSSM
 from birdie_core.train.plots import objective_classes
@@ -70,6 +77,8 @@ class TrainResult:
     plots: list[Path] = field(default_factory=list)
     #: the signal that stopped the run early (after a checkpoint), e.g. "SIGTERM"; None otherwise
     stopped_by: str | None = None
+    #: the last evaluation's values of the evaluation tasks (train.evals) by key; None without tasks
+    final_tasks: dict[str, float] | None = None
 
 
 #: Signals that make `birdie train` finish its step, write a checkpoint and exit: what cluster schedulers send
@@ -188,6 +197,10 @@ def train(
     main = accelerator.is_main_process
     say = echo if main else (lambda _: None)
     tokenizer = _check_data(components)  # before the run directory is touched: a bad input changes nothing
+    eval_issues = task_eval_issues(tcfg.evals, tokenizer, cfg.start_generating_paradigm)
+    if eval_issues:
+        raise ConfigError(eval_issues)
+    init_weights = _init_weights(cfg, tcfg, tokenizer, resume=resume, output=output)
     run_dir = _choose_run_dir(cfg, tcfg, accelerator, resume=resume, output=output, overwrite=overwrite)
     total = tcfg.steps or cfg.curriculum.num_steps
     stop = min(total, max_steps) if max_steps else total
@@ -196,6 +209,9 @@ def train(
     say("building the model and optimizer…")  # seconds: the optimizer's first use imports torch's compiler
     _seed_everything(cfg.seed, tcfg.num_threads)
     model: torch.nn.Module = build_model(cfg, tcfg, tokenizer.vocab_size)
+    if init_weights is not None:  # before prepare, which may move and wrap the model
+        model.load_state_dict(init_weights, strict=True)  # shapes checked by _init_weights
+        del init_weights
     optimizer = build_optimizer(model, tcfg.optimizer)
     scheduler = build_scheduler(optimizer, tcfg.optimizer, total)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
@@ -222,6 +238,10 @@ def train(
             if main:
                 runs.truncate_logs(run_dir, state.step, len(birdie.history))
             say(f"resumed {run_dir} from {checkpoint.name} (step {state.step} of {total})")
+            if tcfg.init_from is not None:
+                say(f"  (train.init_from {tcfg.init_from} is not used: a resumed run has its own weights)")
+        elif tcfg.init_from is not None:
+            say(f"model weights from {tcfg.init_from} (its newest checkpoint); the rest starts afresh")
         say(_describe_start(cfg, model, accelerator, run_dir, state.step, stop, total))
         say(f"tokenizer: {tokenizer!r}, pad id {tokenizer.pad_id}")
         if tcfg.trackers:
@@ -234,8 +254,15 @@ def train(
         log = _TrainLog(run_dir / runs.TRAIN_LOG if main else None)
         display = Progress(echo, progress, tcfg.log_every, stop, state.step, main=main)
         say = display.say  # from here on, lines are printed around the progress bar
+        tasks = TaskEvaluator(
+            tcfg.evals,
+            tokenizer,
+            start_marker=cfg.start_generating_paradigm,
+            sequence_length=cfg.sequence_length,
+            log=run_dir / runs.TASKS_LOG if main else None,
+        )
         evaluation = _Evaluations(
-            birdie, model, accelerator, say, tcfg, objective_classes(resolved["objectives"])
+            birdie, model, accelerator, say, tcfg, objective_classes(resolved["objectives"]), tasks
         )
         start, finishing, stopped_by = state.step, False, None
         try:
@@ -283,6 +310,10 @@ def train(
             display.close()
             log.close()
         final_losses = birdie.history[-1]["losses"] if birdie.history else None
+        final_tasks = evaluation.last_tasks if tasks else None
+        if tasks and final_tasks is None and main:  # no evaluation in this session: the run's last one
+            logged = read_task_log(run_dir)
+            final_tasks = {r["key"]: r["value"] for r in logged if r["step"] == logged[-1]["step"]} or None
         final_mixture = birdie.mixture
 
     plots: list[Path] = []
@@ -312,6 +343,7 @@ def train(
         final_losses,
         plots,
         stopped_by,
+        final_tasks,
     )
 
 
@@ -485,6 +517,26 @@ def _check_data(components: Components) -> Tokenizer:
     if components.config.data.validation is not None:
         components.source("validation")
     return components.tokenizer()
+
+
+def _init_weights(
+    cfg: PipelineConfig, tcfg: TrainConfig, tokenizer: Tokenizer, *, resume: Any, output: Any
+) -> dict[str, torch.Tensor] | None:
+    """The weights ``train.init_from`` names, checked against the model this config builds (on the meta
+    device: shapes only), before the run directory is touched; None without it or when resuming."""
+    if tcfg.init_from is None or resume is not None:
+        return None
+    source = Path(tcfg.init_from)
+    if source.resolve() == _run_dir_path(tcfg, resume, output).resolve():
+        raise ConfigError(
+            ConfigIssue(
+                "train.init_from",
+                f"{source} is the run directory this run writes to; to continue that run use --resume",
+            )
+        )
+    with torch.device("meta"):
+        shapes = build_model(cfg, tcfg, tokenizer.vocab_size)
+    return initial_weights(source, shapes)
 
 
 def _run_dir_path(tcfg: TrainConfig, resume: Any, output: Any) -> Path:
@@ -679,11 +731,15 @@ class _Evaluations:
         say: Callable[[str], None],
         tcfg: TrainConfig,
         classes: dict[str, str],
+        tasks: TaskEvaluator | None = None,
     ):
         self.birdie, self.model, self.accelerator, self.say = birdie, model, accelerator, say
         self.log_to_trackers = bool(tcfg.trackers)
         self.classes = classes
+        self.tasks = tasks
         self.first = True
+        #: the task values of the last evaluation of this session (None before one, or without tasks)
+        self.last_tasks: dict[str, float] | None = None
 
     def __call__(self, step: int) -> dict[str, Any]:
         started = time.perf_counter()
@@ -697,6 +753,11 @@ class _Evaluations:
             self.say(f"  built and measured in {time.perf_counter() - started:.1f} s")
             self.first = False
         self.say(describe_evaluation(record, self.classes))
+        if self.tasks:
+            results = self.tasks(self.model, self.accelerator, int(record["step"]))
+            self.say(describe_tasks(results))
+            self.last_tasks = {key: r.value for key, r in results.items()}
         if self.log_to_trackers:
-            self.accelerator.log(trackers.evaluation_values(record), step=int(record["step"]))
+            values = trackers.evaluation_values(record, self.last_tasks if self.tasks else None)
+            self.accelerator.log(values, step=int(record["step"]))
         return record

@@ -8,6 +8,7 @@
       plugins.json            the plugins the run used (written by Birdie)
       metrics.jsonl           one record per evaluation: losses, rewards, the new mixture (written by Birdie)
       train.jsonl             one record per training step: loss, learning rate, tokens, tokens/s
+      tasks.jsonl             one record per evaluation task (train.evals) per evaluation: step, key, value, ...
       checkpoints/step_0000100/   model.safetensors, optimizer.bin, scheduler.bin, random_states_<rank>.pkl
                                   (accelerate's save_state; it loads them with torch's weights_only=True),
                                   birdie_state.json (Birdie's state), trainer_state_<rank>.json (the loop's),
@@ -48,6 +49,7 @@ __all__ = [
     "CHECKPOINTS",
     "MANIFEST",
     "RUN_MARKER",
+    "TASKS_LOG",
     "TRAIN_LOG",
     "check_new_run_dir",
     "check_same_config",
@@ -68,6 +70,8 @@ __all__ = [
 ]
 
 TRAIN_LOG = "train.jsonl"
+#: the results of train.evals, one line per task per evaluation (birdie_core.train.evaluation writes it)
+TASKS_LOG = "tasks.jsonl"
 CHECKPOINTS = "checkpoints"
 RUN_MARKER = "birdie_run.json"
 MANIFEST = "manifest.json"
@@ -81,7 +85,7 @@ _MANIFEST_FORMAT = "birdie-checkpoint-manifest"
 _MANIFEST_MAX_BYTES = 16 * 2**20
 #: what `birdie train` writes at the top of a run directory (and the temporary files it renames into place)
 _BIRDIE_WRITES = frozenset(
-    [RUN_MARKER, RESOLVED_CONFIG_NAME, "plugins.json", METRICS_NAME, TRAIN_LOG]
+    [RUN_MARKER, RESOLVED_CONFIG_NAME, "plugins.json", METRICS_NAME, TRAIN_LOG, TASKS_LOG]
     + ["mixture.png", "validation_loss.png", "train_loss.png"]
 )
 #: the experiment trackers' directory (train.trackers): what is inside is theirs, and not looked at
@@ -519,9 +523,19 @@ def read_train_log(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 def truncate_logs(run_dir: Path, step: int, evaluations: int) -> None:
     """Forget what an interrupted run logged after its checkpoint: steps >= ``step``, evaluations past the
-    first ``evaluations``. The resumed run logs them again, exactly as they were."""
+    first ``evaluations`` (and the task results of the evaluations forgotten). The resumed run logs them
+    again, exactly as they were."""
     _keep_lines(run_dir / TRAIN_LOG, lambda i, rec: rec.get("step", 0) < step)
     _keep_lines(run_dir / METRICS_NAME, lambda i, rec: i < evaluations)
+    kept = _last_step(run_dir / METRICS_NAME)  # an evaluation's tasks are logged right after its record
+    _keep_lines(run_dir / TASKS_LOG, lambda i, rec: kept is not None and rec.get("step", 0) <= kept)
+
+
+def _last_step(path: Path) -> int | None:
+    if not path.is_file():
+        return None
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return int(json.loads(lines[-1])["step"]) if lines else None
 
 
 def _keep_lines(path: Path, keep: Any) -> None:

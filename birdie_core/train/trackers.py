@@ -9,7 +9,8 @@ offline runs under ``trackers/wandb/`` unless ``WANDB_DIR`` says otherwise, MLfl
   ``train/tokens_per_s``, ``train/tokens_seen``;
 - every evaluation, at its step (the ``step`` of ``metrics.jsonl``): ``eval/loss/<objective>`` and
   ``eval/loss_mean``, ``mixture/<objective>`` (the new mixture), ``reward/<objective>`` (when the reward function
-  gave rewards), ``realised/<objective>`` (the share of examples each objective got since the last evaluation).
+  gave rewards), ``realised/<objective>`` (the share of examples each objective got since the last evaluation),
+  ``task/<key>`` (the value of each evaluation task of ``train.evals``, under its key).
 
 A tracker whose package is missing fails the run before anything is written (and ``birdie config check``
 reports it), instead of accelerate's silent skip.
@@ -138,8 +139,11 @@ def step_values(record: Mapping[str, Any], tokens_seen: int, tokens_per_s: float
     }
 
 
-def evaluation_values(record: Mapping[str, Any]) -> dict[str, float]:
-    """What an evaluation logs (``record`` is Birdie's history record, the line of ``metrics.jsonl``)."""
+def evaluation_values(
+    record: Mapping[str, Any], tasks: Mapping[str, float] | None = None
+) -> dict[str, float]:
+    """What an evaluation logs (``record`` is Birdie's history record, the line of ``metrics.jsonl``;
+    ``tasks`` the values of ``train.evals`` by key)."""
     losses = record["losses"]
     # an objective without validation examples has no loss (NaN): it is left out rather than logged as NaN
     values = {f"eval/loss/{k}": float(v) for k, v in losses.items() if v is not None and math.isfinite(v)}
@@ -150,4 +154,5 @@ def evaluation_values(record: Mapping[str, Any]) -> dict[str, float]:
     realised = record.get("realised")
     if realised:  # None at the first evaluation: no batch consumed yet
         values.update({f"realised/{k}": float(v) for k, v in realised["example_share"].items()})
+    values.update({f"task/{k}": float(v) for k, v in (tasks or {}).items()})
     return values
