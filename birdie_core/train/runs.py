@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from birdie_core import __version__
-from birdie_core.config import RESOLVED_CONFIG_NAME, PipelineConfig, resolved_config
+from birdie_core.config import RESOLVED_CONFIG_NAME, PipelineConfig, load_config, resolved_config
 from birdie_core.config.yaml_lines import load_yaml_with_lines
 from birdie_core.curriculum.metrics import METRICS_NAME
 from birdie_core.errors import CheckpointError, ConfigError, RunDirectoryError
@@ -296,6 +296,12 @@ def check_same_config(cfg: PipelineConfig, run_dir: Path) -> None:
     if not isinstance(saved, dict):
         raise RunDirectoryError(f"cannot resume: {saved_path} does not hold a config (a YAML mapping)")
     here = resolved_config(cfg)
+    try:
+        # validated again, so that settings added by a later version of Birdie (or a plugin) take their
+        # defaults in the saved config too: a run started before they existed resumes
+        saved = resolved_config(load_config(saved))
+    except ConfigError:
+        pass  # compared as written: the differences below say what no longer validates
     for d in (saved, here):
         if isinstance(d.get("train"), dict):
             d["train"] = {k: v for k, v in d["train"].items() if k not in _MAY_CHANGE_ON_RESUME}

@@ -198,6 +198,26 @@ def test_resume_needs_a_checkpoint_and_the_same_config(tmp_path):
         train(tiny_config(run), resume=run, echo=quiet)
 
 
+def test_a_run_saved_before_a_setting_existed_resumes_with_its_default(tmp_path):
+    """A later Birdie adds train settings (precision, evals, ...): the saved resolved config of an older run
+    lacks them, and their defaults must not read as a config change."""
+    import yaml
+
+    from birdie_core.config import RESOLVED_CONFIG_NAME
+
+    run = tmp_path / "run"
+    train(tiny_config(run), max_steps=2, echo=quiet)
+    saved_path = run / RESOLVED_CONFIG_NAME
+    saved = yaml.safe_load(saved_path.read_text())
+    for key in ("precision", "evals", "init_from"):
+        del saved["train"][key]
+    saved_path.write_text(yaml.safe_dump(saved))
+    assert train(tiny_config(run), resume=run, max_steps=3, echo=quiet).steps_done == 3
+    # a real difference still stops the resume
+    with pytest.raises(RunDirectoryError, match=r"batch_size: was 4, now 8"):
+        train(tiny_config(run, batch_size=8), resume=run, echo=quiet)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Learning quality: the agent steers away from an objective that cannot be learned
 # ---------------------------------------------------------------------------------------------------------
