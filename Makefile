@@ -9,7 +9,7 @@ BENCH_STAMP := $(VENV)/.birdie-bench-installed
 PACKAGES := -e '.[test,typecheck,plots,hf,sentencepiece,datasets,parquet,zstd,docs,trackers]' -e plugins/birdie_objectives_text -e plugins/birdie_objectives_dna \
             -e plugins/birdie_rewards -e examples/third_party_plugin
 
-.PHONY: demo test bench dist docs install clean
+.PHONY: demo test bench bench-curriculum dist docs install clean
 
 install: $(STAMP)
 
@@ -36,6 +36,12 @@ $(BENCH_STAMP): $(STAMP) constraints.txt
 
 bench: $(BENCH_STAMP)
 	$(PY) benchmarks/run.py
+
+# what the curriculum buys: {birdie agent, uniform, UL2, next-token only} x {transformer, gated SSM} x 3 seeds,
+# each fine-tuned on phone-book retrieval; about half an hour on a 2-core CPU. Table and plot into
+# benchmarks/results/curriculum-cpu.{json,md,png}; `benchmarks/curriculum.py --scale gpu` is the one-GPU setting
+bench-curriculum: $(STAMP)
+	$(PY) benchmarks/curriculum.py
 
 # a wheel and an sdist of every distribution into dist/, then twine's check of their metadata and READMEs;
 # --no-isolation builds with the pinned setuptools of .venv, so nothing is fetched at build time
