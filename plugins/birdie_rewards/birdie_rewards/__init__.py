@@ -10,6 +10,7 @@ from birdie_rewards.exp3 import ExpThreeAgent
 from birdie_rewards.rewards import (
     BirdieReward,
     LearningProgressReward,
+    NewLowReward,
     RelativeImprovementReward,
     birdie_reward,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "ExpThreeAgent",
     "InvalidLossError",
     "LearningProgressReward",
+    "NewLowReward",
     "RelativeImprovementReward",
     "__version__",
     "apply_floor",

@@ -31,12 +31,13 @@ def time_decision(arms: int = 96, evaluations: int = 40, repeats: int = 3, **con
     mixtures = rng.dirichlet(np.ones(arms), size=evaluations)
     rewards = rng.uniform(-0.2, 0.6, size=(evaluations, arms))
     state = {
-        "version": 1,
+        "version": 2,
         "arms": [a.key for a in arm_list],
         "rows": np.concatenate([losses[:-1], mixtures], axis=1),
         "targets": rewards,
         "last_losses": losses[-1],
         "mixture": mixtures[-1],
+        "anchor": mixtures[-1],
         "decisions": evaluations,
         "records": [],
         "model": None,

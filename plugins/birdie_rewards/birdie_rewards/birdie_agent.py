@@ -10,6 +10,12 @@ the original read one row further, where the prediction is always the same, so i
 takes the mean of the ``top_k`` best. A temperature sharpens that mixture and a probability floor — a total
 share spread over all configurations — keeps every objective observable.
 
+Exploiting decisions move smoothly (our addition): the new mixture is a step from the last exploited one toward
+that target whose total-variation distance is at most ``max_change``, unless the reward model predicts the target
+to beat the last exploited mixture by at least ``strong_evidence`` times its own error on the history (then it
+jumps all the way). Exploring decisions are one-interval detours: the next exploiting decision steps from the
+last exploited mixture, not from the detour. Every decision records why (see :meth:`BirdieAgent.decide`).
+
 torch is imported on first use of the model, never at import time.
 """
 
@@ -30,7 +36,7 @@ from birdie_rewards.classes import class_index, class_weights
 
 __all__ = ["BirdieAgent", "BirdieAgentConfig", "apply_floor", "apply_temperature", "exploration_rate"]
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 class BirdieAgentConfig(AgentConfig):
@@ -63,6 +69,26 @@ class BirdieAgentConfig(AgentConfig):
     )
     temperature: ConfigFloat = Field(
         0.5, gt=0, description="p ∝ p^(1/temperature) on the chosen mixture (<1 sharpens; 1: the paper's)."
+    )
+    max_change: ConfigFloat = Field(
+        0.2,
+        gt=0,
+        le=1,
+        description="Largest total-variation change of the mixture per exploiting decision, unless the "
+        "evidence is strong (1: no limit, the paper's).",
+    )
+    strong_evidence: ConfigFloat | None = Field(
+        3.0,
+        gt=0,
+        description="Jump to the chosen mixture at once when its predicted score beats the last exploited "
+        "mixture's by this many times the model's error on the history (null: never).",
+    )
+    explore_mass: ConfigFloat = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Share of the mixture an exploring decision moves to its random classes; the rest stays "
+        "on the last exploited mixture (1: the paper's).",
     )
     width: ConfigInt = Field(128, ge=4, description="Reward-model width (paper: 256).")
     layers: ConfigInt = Field(2, ge=1, description="Reward-model blocks (paper: 4).")
@@ -139,11 +165,13 @@ class BirdieAgent(Agent[BirdieAgentConfig]):
         self._targets: list[np.ndarray] = []
         self._last_losses: np.ndarray | None = None
         self._mixture = self.uniform.copy()
+        self._anchor = self.uniform.copy()  # the last exploited mixture: where the next smooth step starts
         self._decisions = 0
         self.records: list[dict[str, Any]] = []
         self._model: Any = None
         self._optimizer: Any = None
-        self._cache: Any = None  # (history length, encoding) of the last trained model
+        self._cache: Any = None  # (history length, encoding, error on the history) of the last trained model
+        self.class_names = _class_names(self.arms, self.classes)
 
     def initial_mixture(self) -> np.ndarray:
         return self.uniform.copy()
@@ -173,11 +201,14 @@ class BirdieAgent(Agent[BirdieAgentConfig]):
                 phase, mixture = "warmup", self.uniform.copy()
             elif explore_draw < rate:
                 phase, explored = "explore", True
-                mixture = apply_floor(self._explore_mixture(rng), self.config.floor)
+                m = self.config.explore_mass
+                detour = (1.0 - m) * self._anchor + m * self._explore_mixture(rng)
+                mixture = apply_floor(detour, self.config.floor)
             else:
                 phase = "exploit"
                 chosen, _ = self.choose(self.candidates(rng), losses, info)
-                mixture = apply_floor(apply_temperature(chosen, self.config.temperature), self.config.floor)
+                target = apply_floor(apply_temperature(chosen, self.config.temperature), self.config.floor)
+                mixture = self._step_toward(target, losses, info)
         if not np.all(np.isfinite(mixture)):  # pragma: no cover - guarded by the checks above
             raise InvalidLossError(f"the birdie agent produced a non-finite mixture {mixture.tolist()}")
         mixture = mixture / mixture.sum()
@@ -194,9 +225,58 @@ class BirdieAgent(Agent[BirdieAgentConfig]):
         self.records.append(record)
         self._last_losses = losses
         self._mixture = mixture
+        if not explored:
+            self._anchor = mixture
         self._decisions += 1
         # the training loop records step, mixture, losses, rewards and explored itself: info adds the rest
         return Decision(step=int(step), mixture=mixture.copy(), explored=explored, info=dict(info))
+
+    def _step_toward(self, target: np.ndarray, losses: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        """The smoothing rule: a step from the last exploited mixture toward ``target``.
+
+        ``advantage`` = predicted score of ``target`` − that of the last exploited mixture (scores are
+        class-normalised sums of predicted rewards); ``noise`` = the root-mean-square error of the model's
+        class-normalised total on the history it was trained on. With ``advantage >= strong_evidence × noise``
+        the mixture jumps to ``target``; otherwise it moves along the straight line toward it by at most
+        ``max_change`` in total variation (half the L1 distance).
+        """
+        cfg = self.config
+        anchor = self._anchor
+        rows = np.stack([target, anchor, self.uniform])
+        predicted = self.predict(rows, losses)
+        scores = predicted @ self.weights
+        noise = self._fit_error()
+        advantage = float(scores[0] - scores[1])
+        distance = 0.5 * float(np.abs(target - anchor).sum())
+        strong = cfg.strong_evidence is not None and advantage >= cfg.strong_evidence * noise
+        if strong or distance <= cfg.max_change:
+            mixture, size = target, 1.0
+        else:
+            size = cfg.max_change / distance
+            mixture = anchor + size * (target - anchor)
+        chosen_scores = self.predict(mixture[None], losses)[0] if size < 1.0 else predicted[0]
+        info.update(
+            {
+                "predicted_class_rewards": {
+                    name: float(v) for name, v in zip(self.class_names, _per_class(chosen_scores, self.classes))
+                },
+                "score_chosen": float(chosen_scores @ self.weights),
+                "score_target": float(scores[0]),
+                "score_previous": float(scores[1]),
+                "score_uniform": float(scores[2]),
+                "advantage": advantage,
+                "noise": noise,
+                "evidence": advantage / max(noise, 1e-12),
+                "strong": bool(strong),
+                "step_size": float(size),
+                "change": 0.5 * float(np.abs(mixture - anchor).sum()),
+            }
+        )
+        return mixture
+
+    def _fit_error(self) -> float:
+        """RMS error of the model's class-normalised total reward on the history (after :meth:`predict`)."""
+        return float(self._cache[2]) if self._cache is not None else float("nan")
 
     def _explore_mixture(self, rng: np.random.Generator) -> np.ndarray:
         labels = np.unique(self.classes)
@@ -314,10 +394,12 @@ class BirdieAgent(Agent[BirdieAgentConfig]):
             model = self._model
             model.eval()
             if self._cache is None:
-                x, _ = self._history()
-                _, kv = model.encode(x)
-                self._cache = (x.shape[1], kv)
-            position, kv = self._cache
+                x, y = self._history()
+                fitted, kv = model.encode(x)
+                weights = torch.from_numpy(self.weights.astype(np.float32))
+                error = float(torch.sqrt(torch.mean(((fitted - y) @ weights) ** 2)))
+                self._cache = (x.shape[1], kv, error)
+            position, kv, _ = self._cache
             rows = np.concatenate(
                 [np.broadcast_to(losses, (len(candidates), self.k)), np.asarray(candidates)], axis=1
             )
@@ -333,6 +415,7 @@ class BirdieAgent(Agent[BirdieAgentConfig]):
             "targets": np.asarray(self._targets, dtype=np.float64).reshape(-1, self.k),
             "last_losses": None if self._last_losses is None else self._last_losses.copy(),
             "mixture": self._mixture.copy(),
+            "anchor": self._anchor.copy(),
             "decisions": self._decisions,
             "records": [dict(r) for r in self.records],
             "model": None,
@@ -350,6 +433,7 @@ class BirdieAgent(Agent[BirdieAgentConfig]):
         last = state["last_losses"]
         self._last_losses = None if last is None else np.asarray(last, dtype=np.float64)
         self._mixture = np.asarray(state["mixture"], dtype=np.float64)
+        self._anchor = np.asarray(state["anchor"], dtype=np.float64)
         self._decisions = int(state["decisions"])
         self.records = [dict(r) for r in state["records"]]
         self._model = self._optimizer = self._cache = None
@@ -362,6 +446,20 @@ class BirdieAgent(Agent[BirdieAgentConfig]):
                     {k: torch.from_numpy(np.array(v)) for k, v in state["model"].items()}
                 )
                 self._optimizer.load_state_dict(_to_torch(state["optimizer"]))
+
+
+def _class_names(arms: Sequence[Arm], classes: np.ndarray) -> list[str]:
+    """One name per class (its objective), in class order."""
+    names: dict[int, str] = {}
+    for arm, c in zip(arms, classes):
+        names.setdefault(int(c), arm.objective)
+    return [names[c] for c in range(len(names))]
+
+
+def _per_class(values: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Mean of ``values`` over each class's configurations, in class order."""
+    sums = np.bincount(classes, weights=values)
+    return sums / np.bincount(classes)
 
 
 def _adamw(params, lr: float, weight_decay: float):

@@ -1,7 +1,7 @@
 """Checks on what reaches a reward function or an agent: one place, one wording.
 
 A reward function only sees vectors, so its messages name the arm by position; an agent knows its arms and
-names them by key. Every check raises :class:`InvalidLossError`, which is both a
+names them by key. Every check raises :class:`birdie_core.InvalidLossError`, which is both a
 :class:`birdie_core.PipelineError` (the CLI prints it without a traceback) and a :class:`ValueError`.
 """
 
@@ -12,13 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from birdie_core import Arm, PipelineError
+from birdie_core import Arm, InvalidLossError
 
+# InvalidLossError lives in the core (a third-party reward raises it without this plugin); re-exported here so
+# that `from birdie_rewards.checks import InvalidLossError` keeps working
 __all__ = ["InvalidLossError", "check_agent_state", "check_losses", "check_rewards", "loss_vector"]
-
-
-class InvalidLossError(PipelineError, ValueError):
-    """A loss or reward vector that a curriculum cannot use (NaN, infinite, negative, wrong length, empty)."""
 
 
 def _label(i: int, names: Sequence[str] | None) -> str:

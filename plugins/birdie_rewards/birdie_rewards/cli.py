@@ -77,7 +77,8 @@ def simulate(
 ) -> None:
     """Run agents on synthetic loss curves that react to the mixture, and compare with the uniform mixture.
 
-    SCENARIO is one of improving_vs_plateaued, noise, transfer, split, mixed, or 'all' (default). Prints the
+    SCENARIO is one of improving_vs_plateaued, noise, transfer, split, mixed, forgetting, interference,
+    noise_drift, or 'all' (default). Prints the
     mixture trajectory (share per objective class, first seed) and the final summed loss versus the uniform
     mixture, as the median over seeds.
     """
@@ -117,9 +118,9 @@ def simulate(
             label = _label(agent, overrides)
             for r in results:
                 r.agent = label
-            summary = sim.summarise(results)
+            summary = sim.summarise(results, best=best / results[0].uniform_summed - 1.0)
             _print_run(sc, results[0], label, summary, every, best)
-            summaries.append((label, summary, best / results[0].uniform_summed - 1.0))
+            summaries.append((label, summary))
             drawn.append(results[0])
     _print_summary(summaries, time.perf_counter() - started)
     if plot_path is not None:
@@ -150,19 +151,28 @@ def _print_run(sc: Any, r: Any, label: str, summary: Any, every: int, best: floa
     )
     click.echo(
         f"  summed loss {r.summed:.3f} vs uniform {r.uniform_summed:.3f} ({r.relative:+.2%}); "
-        f"median of {summary.seeds} seed(s): {summary.relative:+.2%}{noise}"
+        f"median of {summary.seeds} seed(s): {summary.relative:+.2%}"
+        + ("" if summary.captured is None else f" ({summary.captured:.0%} of the best fixed mixture's gain)")
+        + noise
     )
 
 
-def _print_summary(rows: list[tuple[str, Any, float]], seconds: float) -> None:
-    click.echo("\nsummary (medians over seeds; summed loss = sum over classes of the mean final loss)")
-    head = f"  {'scenario':24s} {'agent':36s} {'vs uniform':>10s} {'best fixed':>10s} {'noise last':>10s} {'noise 2nd½':>10s} {'s/decision':>10s}"
+def _print_summary(rows: list[tuple[str, Any]], seconds: float) -> None:
+    click.echo(
+        "\nsummary (medians over seeds; summed loss = sum over classes of the mean final loss; "
+        "of best = share of the best fixed mixture's gain captured)"
+    )
+    head = (
+        f"  {'scenario':24s} {'agent':36s} {'vs uniform':>10s} {'best fixed':>10s} {'of best':>8s} "
+        f"{'noise last':>10s} {'noise 2nd½':>10s} {'s/decision':>10s}"
+    )
     click.echo(head)
-    for label, s, best in rows:
+    for label, s in rows:
         nl = "-" if s.final_noise_share is None else f"{s.final_noise_share:.3f}"
         nh = "-" if s.noise_share is None else f"{s.noise_share:.3f}"
+        share = "-" if s.captured is None else f"{s.captured:.0%}"
         click.echo(
-            f"  {s.scenario:24s} {label:36s} {s.relative:+10.2%} {best:+10.2%} {nl:>10s} {nh:>10s} "
-            f"{s.seconds_per_decision:10.4f}"
+            f"  {s.scenario:24s} {label:36s} {s.relative:+10.2%} {s.best:+10.2%} {share:>8s} {nl:>10s} "
+            f"{nh:>10s} {s.seconds_per_decision:10.4f}"
         )
     click.echo(f"  ({seconds:.1f} s)")

@@ -13,11 +13,17 @@ from birdie_core import Register, hookimpl
 
 @hookimpl
 def birdie_register_reward_fns(register: Register) -> None:
-    from birdie_rewards.rewards import BirdieReward, LearningProgressReward, RelativeImprovementReward
+    from birdie_rewards.rewards import (
+        BirdieReward,
+        LearningProgressReward,
+        NewLowReward,
+        RelativeImprovementReward,
+    )
 
     register("birdie", BirdieReward)
     register("relative_improvement", RelativeImprovementReward)
     register("learning_progress", LearningProgressReward)
+    register("new_low", NewLowReward)
 
 
 @hookimpl

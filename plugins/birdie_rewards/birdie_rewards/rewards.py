@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 import numpy as np
 from pydantic import Field
@@ -23,6 +23,8 @@ __all__ = [
     "BirdieRewardConfig",
     "LearningProgressReward",
     "LearningProgressRewardConfig",
+    "NewLowReward",
+    "NewLowRewardConfig",
     "RelativeImprovementReward",
     "RelativeImprovementRewardConfig",
 ]
@@ -165,3 +167,74 @@ class LearningProgressReward(_RewardBase[LearningProgressRewardConfig]):
         if self.config.signed:
             return np.clip(change, -1.0, 1.0)
         return np.clip(np.abs(change), 0.0, 1.0)
+
+
+class NewLowRewardConfig(RewardConfig):
+    """Parameters of the ``new_low`` reward."""
+
+    form: Literal["birdie", "relative"] = Field(
+        "birdie",
+        description="How the fall below the best loss is scored: birdie — the paper's formula from the best "
+        "loss to the new one; relative — (best - new) / best times `scale`, clipped to 1.",
+    )
+    scale: ConfigFloat = Field(10.0, gt=0, description="Multiplies the relative fall (form: relative).")
+    penalise_forgetting: bool = Field(
+        True,
+        description="A rise that gives back ground gained since the first evaluation earns the negative reward "
+        "of that rise (forgetting, interference); a rise above the first evaluation's loss costs nothing.",
+    )
+    learned: ConfigFloat = Field(
+        0.05,
+        ge=0,
+        lt=1,
+        description="An arm whose best loss is this fraction below its first has shown it learns: any rise of "
+        "its loss costs, also above the first loss (interference can undo everything).",
+    )
+    min_loss: ConfigFloat = Field(1e-8, gt=0, description="Losses below this (e.g. 0) are raised to it.")
+
+
+class NewLowReward(_RewardBase[NewLowRewardConfig]):
+    """Learning, not recovery: only a loss below the lowest one seen so far for the arm earns a reward.
+
+    The reference is each arm's best (lowest) loss over ``history`` and ``previous``; the reward scores the fall
+    from that best to ``min(current, best)`` — by default with the paper's formula (so while every loss keeps
+    falling it equals the ``birdie`` reward), or as ``scale × (best - new) / best``. A loss that climbed back
+    after the objective was neglected and is now regained earns nothing: an objective that cannot be learned,
+    whose loss rises when it is left alone and falls back when trained, looks like progress to a reward that
+    compares with the previous evaluation, but never reaches a new low.
+
+    With ``penalise_forgetting`` (default) a rise earns the negative reward of the rise, but only for the part
+    that stays below the arm's *first* loss (the first vector of ``history``, else ``previous``): giving back
+    what was learned (forgetting, another objective's interference) costs, while an unlearnable objective
+    drifting above where it started has nothing to give back. An arm whose best loss lies at least ``learned``
+    (5%) below its first has shown that it learns, and then any rise costs, above the first loss too. Regaining that ground later earns nothing, so a
+    loss that goes up and down around a level nets a cost, never a gain. Rewards lie in [-1, 1].
+    """
+
+    Config = NewLowRewardConfig
+    default_name = "new_low"
+
+    def reward(self, old: np.ndarray, new: np.ndarray, history: Sequence[np.ndarray]) -> np.ndarray:
+        earlier = [check_losses(h, size=old.size, what="earlier validation loss") for h in history]
+        best, first = old.copy(), (earlier[0] if earlier else old)
+        for h in earlier:  # the core passes every earlier loss vector, ending with `previous`: min is idempotent
+            best = np.minimum(best, h)
+        floor = self.config.min_loss
+        best = np.maximum(best, floor)
+        new = np.maximum(new, floor)
+        reached = np.minimum(new, best)
+        if self.config.form == "birdie":
+            gain = birdie_reward(best, reached, min_loss=floor)
+        else:
+            gain = np.clip(self.config.scale * (best - reached) / best, 0.0, 1.0)
+        if not self.config.penalise_forgetting:
+            return gain
+        # losing ground: the part of a rise that stays below the first loss (above it nothing was learned)
+        top = np.maximum(np.asarray(first, dtype=np.float64), floor)
+        top = np.where(best <= (1.0 - self.config.learned) * top, np.inf, top)  # shown to learn: no ceiling
+        was, now = np.minimum(np.maximum(old, floor), top), np.minimum(new, top)
+        if self.config.form == "birdie":
+            loss = np.minimum(birdie_reward(was, now, min_loss=floor), 0.0)
+        else:
+            loss = np.clip(self.config.scale * (was - now) / np.maximum(was, now), -1.0, 0.0)
+        return gain + loss

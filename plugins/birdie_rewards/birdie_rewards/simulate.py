@@ -8,7 +8,11 @@ objectives that drive it, weighted by their shares) as a power law with diminish
 and every evaluation measures it with a little relative noise. A ``noise`` objective's loss is pure noise
 around a constant and never improves; a ``transfer`` objective is driven by another objective's share instead
 of its own; the configurations of a split objective share one exposure (training any of them trains the
-objective). The simulation calls the reward function and the agent exactly as the training loop does —
+objective). Harder kinds: a skill that is *forgotten* (its exposure decays at rate ``forget`` per step, so its
+loss climbs back while it is not trained), *interference* (another objective's share subtracts from this one's
+exposure), and a noise objective whose measured loss *drifts* upward while it is neglected and falls back when
+it is trained — recovery that is worth nothing, since the objective cannot be learned (its true loss, the one
+the summed loss counts, stays at ``start``). The simulation calls the reward function and the agent exactly as the training loop does —
 ``rewards = reward_fn(previous, current, history=..., classes=...)`` then ``agent.decide(step, losses,
 rewards)`` after each evaluation — and compares the final summed loss (sum over classes of each class's mean
 true loss) with the uniform mixture run for the same number of steps.
@@ -51,6 +55,11 @@ class Curve:
     kind: Literal["power", "noise"] = "power"
     drivers: tuple[str, ...] = ()  # keys whose shares make its exposure (default: itself)
     noise: float = 0.003  # relative sd of a measurement (kind="noise": absolute sd around `start`)
+    forget: float = 0.0  # share of the exposure lost per step (exposure decays as exp(-forget * steps))
+    interference: tuple[tuple[str, float], ...] = ()  # (key, weight): that key's share subtracts from exposure
+    drift: float = 0.0  # kind="noise": how far the measured loss drifts above `start` while neglected
+    drift_tau: float = 200.0  # steps over which the drift relaxes toward its level for the current share
+    drift_share: float = 0.25  # the share that holds the drift at 0 (less share: proportionally more drift)
 
     def loss(self, exposure: np.ndarray | float) -> np.ndarray | float:
         if self.kind == "noise":
@@ -75,13 +84,48 @@ class Scenario:
         return class_index(self.arms)
 
     def drive_matrix(self) -> np.ndarray:
-        """D[i, j] = 1 when arm j's share adds to arm i's exposure."""
+        """D[i, j] = 1 when arm j's share adds to arm i's exposure, -w when it interferes with weight w."""
         keys = [c.key for c in self.curves]
         d = np.zeros((len(keys), len(keys)))
         for i, c in enumerate(self.curves):
             for key in c.drivers or (c.key,):
                 d[i, keys.index(key)] = 1.0
+            for key, weight in c.interference:
+                d[i, keys.index(key)] -= weight
         return d
+
+    @property
+    def forget_rates(self) -> np.ndarray:
+        return np.array([c.forget for c in self.curves], dtype=np.float64)
+
+    def start_state(self) -> SimState:
+        k = len(self.curves)
+        return SimState(np.zeros(k), np.zeros(k))
+
+    def advance(self, state: SimState, mixture: np.ndarray, steps: float) -> SimState:
+        """The state after training ``steps`` steps with ``mixture`` (exact for a constant mixture).
+
+        Exposure grows by the drive ``D @ mixture`` per step and decays at each arm's ``forget`` rate; it never
+        falls below 0 (interference cannot unlearn more than was learned). The drift of a noise objective
+        relaxes toward ``drift * (1 - share / drift_share)`` (at least 0) over ``drift_tau`` steps.
+        """
+        drive = self.drive_matrix() @ np.asarray(mixture, dtype=np.float64)
+        lam = self.forget_rates
+        if np.any(lam > 0):
+            exposure = state.exposure * np.exp(-lam * steps) + drive * self.exposure_gain(steps)
+        else:  # the plain sum, so that scenarios without forgetting keep their exact numbers
+            exposure = state.exposure + drive * steps
+        drift = state.drift.copy()
+        for i, c in enumerate(self.curves):
+            if c.drift > 0:
+                level = c.drift * max(0.0, 1.0 - float(mixture[i]) / c.drift_share)
+                drift[i] = level + (drift[i] - level) * np.exp(-steps / c.drift_tau)
+        return SimState(np.maximum(exposure, 0.0), drift)
+
+    def exposure_gain(self, steps: float) -> np.ndarray:
+        """Exposure per unit of constant drive after ``steps`` steps from nothing: ``(1 - e^(-λ steps)) / λ``."""
+        lam = self.forget_rates
+        return np.where(lam > 0, -np.expm1(-lam * steps) / np.where(lam > 0, lam, 1.0), float(steps))
 
     def noise_arms(self) -> list[int]:
         return [i for i, c in enumerate(self.curves) if c.kind == "noise"]
@@ -89,15 +133,25 @@ class Scenario:
     def true_losses(self, exposure: np.ndarray) -> np.ndarray:
         return np.array([c.loss(e) for c, e in zip(self.curves, exposure)], dtype=np.float64)
 
-    def measure(self, exposure: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def measure(
+        self, exposure: np.ndarray, rng: np.random.Generator, drift: np.ndarray | None = None
+    ) -> np.ndarray:
         true = self.true_losses(exposure)
         out = np.empty_like(true)
         for i, c in enumerate(self.curves):
             if c.kind == "noise":
-                out[i] = c.start + c.noise * rng.standard_normal()
+                out[i] = c.start + (0.0 if drift is None else drift[i]) + c.noise * rng.standard_normal()
             else:
                 out[i] = true[i] * (1.0 + c.noise * rng.standard_normal())
         return np.maximum(out, 1e-6)
+
+
+@dataclass(frozen=True)
+class SimState:
+    """What the simulated model has learned: each arm's exposure, and each noise objective's drift."""
+
+    exposure: np.ndarray
+    drift: np.ndarray
 
 
 def _split(n: int) -> tuple[Curve, ...]:
@@ -177,6 +231,45 @@ SCENARIOS: Mapping[str, Scenario] = {
                 ),
             ),
         ),
+        Scenario(
+            "forgetting",
+            "every skill is forgotten while it is not trained (its loss climbs back); one holds cheaply",
+            (
+                Curve("fast", "fast", start=6.0, floor=2.0, tau=300.0, alpha=0.6, forget=1 / 1000),
+                Curve("slow", "slow", start=5.0, floor=2.5, tau=900.0, alpha=0.5, forget=1 / 2000),
+                Curve("steady", "steady", start=4.0, floor=2.2, tau=400.0, alpha=0.6, forget=1 / 1000),
+                Curve("plateaued", "plateaued", start=3.3, floor=3.0, tau=40.0, alpha=1.0, forget=1 / 500),
+            ),
+        ),
+        Scenario(
+            "interference",
+            "training `copying` undoes some of `ntp`, training `deshuffling` some of `prefix_lm`",
+            (
+                Curve("ntp", "ntp", start=6.0, floor=2.2, tau=500.0, alpha=0.6, interference=(("copying", 0.5),)),
+                Curve("copying", "copying", start=4.5, floor=1.2, tau=300.0, alpha=0.7),
+                Curve(
+                    "prefix_lm",
+                    "prefix_lm",
+                    start=5.5,
+                    floor=2.4,
+                    tau=700.0,
+                    alpha=0.5,
+                    interference=(("deshuffling", 0.5),),
+                ),
+                Curve("deshuffling", "deshuffling", start=4.5, floor=2.0, tau=500.0, alpha=0.6),
+            ),
+        ),
+        Scenario(
+            "noise_drift",
+            "three learnable objectives and an unlearnable one whose loss drifts up while neglected and "
+            "falls back when trained (recovery, not learning)",
+            (
+                Curve("fast", "fast", start=6.0, floor=2.0, tau=300.0, alpha=0.6),
+                Curve("slow", "slow", start=5.0, floor=2.5, tau=900.0, alpha=0.5),
+                Curve("steady", "steady", start=4.0, floor=2.2, tau=400.0, alpha=0.6),
+                Curve("noise", "noise", start=7.0, kind="noise", noise=0.07, drift=1.0, drift_tau=200.0),
+            ),
+        ),
     )
 }
 
@@ -186,10 +279,15 @@ SCENARIOS: Mapping[str, Scenario] = {
 
 def final_losses(scenario: Scenario, mixtures: np.ndarray, num_steps: int | None = None) -> np.ndarray:
     """True losses after training with ``mixtures`` (one row per equal interval, or one fixed mixture)."""
-    m = np.atleast_2d(np.asarray(mixtures, dtype=np.float64))
+    m = np.asarray(mixtures, dtype=np.float64)
     steps = num_steps or scenario.num_steps
-    exposure = scenario.drive_matrix() @ (m.sum(axis=0) * steps / m.shape[0])
-    return scenario.true_losses(exposure)
+    if m.ndim == 1:  # a fixed mixture from nothing, in closed form
+        exposure = np.maximum(scenario.drive_matrix() @ m, 0.0) * scenario.exposure_gain(steps)
+        return scenario.true_losses(exposure)
+    state = scenario.start_state()
+    for row in m:
+        state = scenario.advance(state, row, steps / m.shape[0])
+    return scenario.true_losses(state.exposure)
 
 
 def summed_loss(scenario: Scenario, losses: np.ndarray) -> float:
@@ -203,16 +301,17 @@ def best_fixed_mixture(scenario: Scenario, iterations: int = 3000) -> tuple[np.n
     d = scenario.drive_matrix()
     w = class_total(np.eye(k), scenario.classes)  # per-arm weight in the summed loss
     p = np.full(k, 1.0 / k)
-    steps = scenario.num_steps
+    gain = scenario.exposure_gain(scenario.num_steps)
 
     def grad(p: np.ndarray) -> np.ndarray:
-        e = d @ p * steps
+        drive = d @ p
+        e = np.maximum(drive, 0.0) * gain
         g = np.zeros(k)
         for i, c in enumerate(scenario.curves):
-            if c.kind == "noise":
+            if c.kind == "noise" or drive[i] <= 0:
                 continue
             dl_de = -(c.start - c.floor) * c.alpha / c.tau * (1.0 + e[i] / c.tau) ** (-c.alpha - 1.0)
-            g += w[i] * dl_de * steps * d[i]
+            g += w[i] * dl_de * gain[i] * d[i]
         return g
 
     for _ in range(iterations):
@@ -326,21 +425,20 @@ def simulate(
     fn = _reward_fn(reward, reward_config)
     arms, classes = sc.arms, sc.classes
     k = len(arms)
-    drive = sc.drive_matrix()
     rng = np.random.default_rng([seed, 7])
 
     agent_obj = make(arms, np.ones(k), seed, steps_total)
     mixture = np.asarray(agent_obj.initial_mixture(), dtype=np.float64)
-    exposure = np.zeros(k)
+    state = sc.start_state()
     eval_steps = [round(steps_total * (e + 1) / n_eval) for e in range(n_eval)]
     mixtures, losses, rewards, explored, phases, seconds = [mixture], [], [], [], [], []
     history: list[np.ndarray] = []
     previous: np.ndarray | None = None
     last = 0
     for step in eval_steps:
-        exposure = exposure + drive @ mixture * (step - last)
+        state = sc.advance(state, mixture, step - last)
         last = step
-        current = sc.measure(exposure, rng)
+        current = sc.measure(state.exposure, rng, state.drift)
         r = None
         if previous is not None and fn is not None:
             r = np.asarray(fn(previous, current, history=tuple(history), classes=classes), dtype=np.float64)
@@ -359,7 +457,7 @@ def simulate(
         explored.append(bool(decision.explored))
         phases.append(str(decision.info.get("phase", "explore" if decision.explored else "")))
 
-    true_final = sc.true_losses(exposure)
+    true_final = sc.true_losses(state.exposure)
     uniform = final_losses(sc, np.full(k, 1.0 / k), steps_total)
     return SimulationResult(
         scenario=sc.name,
@@ -389,6 +487,8 @@ class Summary:
     noise_share: float | None  # median over seeds (second half of training)
     final_noise_share: float | None
     seconds_per_decision: float
+    best: float | None = None  # the best fixed mixture's summed loss relative to uniform (hindsight)
+    captured: float | None = None  # median over seeds of the share of that gain the agent reached
 
 
 def _median(values: Sequence[float | None]) -> float | None:
@@ -397,9 +497,13 @@ def _median(values: Sequence[float | None]) -> float | None:
     return float(np.median(known)) if known else None
 
 
-def summarise(results: Sequence[SimulationResult]) -> Summary:
-    """Medians over seeds of one scenario × agent."""
+def summarise(results: Sequence[SimulationResult], best: float | None = None) -> Summary:
+    """Medians over seeds of one scenario × agent; with ``best`` (the hindsight-best fixed mixture's summed
+    loss relative to uniform, e.g. -0.05) also the share of that gain captured (1 = all of it, 0 = uniform's)."""
     r0 = results[0]
+    captured = None
+    if best is not None and best < 0:
+        captured = float(np.median([r.relative / best for r in results]))
     ns = [r.noise_share for r in results]
     fns = [r.final_noise_share for r in results]
     return Summary(
@@ -410,6 +514,8 @@ def summarise(results: Sequence[SimulationResult]) -> Summary:
         noise_share=_median(ns),
         final_noise_share=_median(fns),
         seconds_per_decision=float(np.mean([s for r in results for s in r.decision_seconds])),
+        best=best,
+        captured=captured,
     )
 
 

@@ -263,3 +263,86 @@ def test_building_the_reward_model_leaves_torchs_global_random_stream_alone():
     agent = BirdieAgent(BirdieAgent.Config(name="rewards.birdie"), [Arm("a", "x"), Arm("b", "y")], np.ones(2), seed=0)
     agent._ensure_model()
     assert torch.equal(torch.rand(3), expected)
+
+
+# -- decisions a user can trust: smooth steps unless the evidence is strong, and a record of why --------------
+
+
+def _exploits(agent: BirdieAgent) -> list[dict]:
+    return [r for r in agent.records if r["phase"] == "exploit"]
+
+
+def test_exploiting_changes_the_mixture_by_at_most_max_change_unless_the_evidence_is_strong():
+    agent = make(explore_max=0.3, explore_min=0.3, max_change=0.1, strong_evidence=None)
+    feed(agent, evaluations=14)
+    exploits = _exploits(agent)
+    assert len(exploits) >= 5
+    anchor = agent.uniform
+    for r in agent.records:
+        m = np.asarray(r["mixture"])
+        if r["phase"] == "exploit":
+            assert 0.5 * np.abs(m - anchor).sum() <= 0.1 + 1e-9  # measured from the last exploited mixture
+            assert r["change"] == pytest.approx(0.5 * np.abs(m - anchor).sum())
+            assert not r["strong"]
+        if not r["explored"]:
+            anchor = m
+    assert any(r["step_size"] < 1.0 for r in exploits)  # the target was further away: a partial step
+
+
+def test_strong_evidence_lifts_the_limit():
+    capped = make(max_change=0.05, strong_evidence=None, explore_max=0.0, explore_min=0.0)
+    free = make(max_change=0.05, strong_evidence=1e-9, explore_max=0.0, explore_min=0.0)
+    for agent in (capped, free):
+        feed(agent, evaluations=8)
+    strong = [r for r in _exploits(free) if r["strong"]]
+    assert strong, [r["evidence"] for r in _exploits(free)]
+    for r in strong:
+        assert r["advantage"] >= 1e-9 * r["noise"] and r["step_size"] == 1.0
+    assert max(r["change"] for r in _exploits(free)) > 0.05
+    assert max(r["change"] for r in _exploits(capped)) <= 0.05 + 1e-9
+
+
+def test_without_a_limit_the_agent_takes_the_chosen_mixture_as_before():
+    agent = make(max_change=1.0, explore_max=0.0, explore_min=0.0)
+    feed(agent, evaluations=6)
+    assert all(r["step_size"] == 1.0 for r in _exploits(agent))
+
+
+def test_each_exploiting_decision_records_why():
+    agent = make(explore_max=0.0, explore_min=0.0)
+    feed(agent, evaluations=6)
+    r = _exploits(agent)[-1]
+    assert set(r["predicted_class_rewards"]) == {"x.good", "x.bad", "x.split"}
+    for key in ("score_chosen", "score_target", "score_previous", "score_uniform", "advantage", "noise",
+                "evidence", "step_size", "change"):
+        assert np.isfinite(r[key]), key
+    # the class-normalised sum of the predicted class rewards is the chosen mixture's score
+    assert sum(r["predicted_class_rewards"].values()) == pytest.approx(r["score_chosen"], abs=1e-5)
+    assert r["advantage"] == pytest.approx(r["score_target"] - r["score_previous"])
+    assert r["noise"] > 0
+    # good is paid, bad is not: the model says so, and the chosen mixture beats the uniform one
+    assert r["predicted_class_rewards"]["x.good"] > r["predicted_class_rewards"]["x.bad"]
+    assert r["score_chosen"] > r["score_uniform"]
+    # what the training loop writes under "agent" in metrics.jsonl: plain JSON values
+    import json
+
+    info = agent.decide(800, np.array([4.0, 3.0, 3.5, 3.5]), np.zeros(4)).info
+    json.dumps(info, allow_nan=False)
+
+
+def test_exploring_is_a_visible_detour_from_the_last_exploited_mixture():
+    agent = make(explore_max=0.5, explore_min=0.5, max_change=0.1, strong_evidence=None, explore_mass=0.5)
+    feed(agent, evaluations=14)
+    anchor, detours = agent.uniform, 0
+    for r in agent.records:
+        m = np.asarray(r["mixture"])
+        if r["explored"]:
+            detours += 1
+            assert r["phase"] == "explore"
+            # half the mass stays on the last exploited mixture (explore_mass 0.5), half goes to random classes
+            assert np.all(m >= 0.95 * 0.5 * anchor - 1e-12)
+        else:
+            if r["phase"] == "exploit":  # the step after a detour is measured from before the detour
+                assert 0.5 * np.abs(m - anchor).sum() <= 0.1 + 1e-9
+            anchor = m
+    assert detours >= 3

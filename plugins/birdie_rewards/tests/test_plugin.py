@@ -20,6 +20,7 @@ def test_registers_rewards_agents_and_a_command(registry):
     assert registry.names("reward") == [
         "rewards.birdie",
         "rewards.learning_progress",
+        "rewards.new_low",
         "rewards.relative_improvement",
     ]
     assert registry.names("agent") == ["core.static", "rewards.birdie", "rewards.exp3"]

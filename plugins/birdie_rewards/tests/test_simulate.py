@@ -163,3 +163,58 @@ def test_cli_simulate_rejects_unknown_names(runner):
     assert result.exit_code != 0 and "unknown scenario 'nosuch'" in result.output
     result = runner.invoke(cli, ["simulate", "noise", "--agent", "nosuch"])
     assert result.exit_code != 0 and "unknown agent 'nosuch'" in result.output
+
+
+# -- the harder scenarios' dynamics -----------------------------------------------------------------------
+
+
+def test_forgetting_raises_a_skills_loss_while_it_is_not_trained():
+    sc = SCENARIOS["forgetting"]
+    state = sc.advance(sc.start_state(), np.full(4, 0.25), 1000)
+    trained = sc.true_losses(state.exposure)
+    neglected = sc.advance(state, np.array([0.0, 1 / 3, 1 / 3, 1 / 3]), 500)
+    assert sc.true_losses(neglected.exposure)[0] > trained[0]  # 'fast' was left alone: its loss climbs back
+    assert np.all(sc.true_losses(neglected.exposure)[1:] < trained[1:])
+    # without forgetting, leaving an objective alone keeps what it learned
+    plain = SCENARIOS["noise"]
+    s = plain.advance(plain.start_state(), np.full(4, 0.25), 1000)
+    assert plain.true_losses(plain.advance(s, np.array([0.0, 0.5, 0.5, 0.0]), 500).exposure)[0] == pytest.approx(
+        plain.true_losses(s.exposure)[0]
+    )
+    # the closed form for a fixed mixture agrees with stepping interval by interval
+    np.testing.assert_allclose(final_losses(sc, np.full(4, 0.25)), final_losses(sc, np.full((40, 4), 0.25)))
+
+
+def test_interference_training_one_objective_hurts_another():
+    sc = SCENARIOS["interference"]  # ntp, copying, prefix_lm, deshuffling
+    calm = final_losses(sc, np.array([0.5, 0.0, 0.5, 0.0]))
+    copying = final_losses(sc, np.array([0.5, 0.3, 0.2, 0.0]))
+    ntp_alone = final_losses(sc, np.array([0.5, 0.0, 0.2, 0.3]))
+    assert copying[0] > ntp_alone[0]  # same ntp share, but copying was trained beside it
+    assert copying[0] > calm[0]
+    # interference never unlearns more than was learned
+    assert final_losses(sc, np.array([0.0, 1.0, 0.0, 0.0]))[0] == sc.curves[0].start
+
+
+def test_the_noise_objectives_loss_drifts_up_when_neglected_and_back_when_trained():
+    sc = SCENARIOS["noise_drift"]
+    noise = 3
+    neglected = sc.advance(sc.start_state(), np.array([1 / 3, 1 / 3, 1 / 3, 0.0]), 1000)
+    assert neglected.drift[noise] > 0.9 * sc.curves[noise].drift
+    trained = sc.advance(neglected, np.full(4, 0.25), 1000)
+    assert trained.drift[noise] < 0.01 * sc.curves[noise].drift
+    rng = np.random.default_rng(0)
+    up = np.mean([sc.measure(neglected.exposure, rng, neglected.drift)[noise] for _ in range(200)])
+    down = np.mean([sc.measure(trained.exposure, rng, trained.drift)[noise] for _ in range(200)])
+    assert up - down == pytest.approx(sc.curves[noise].drift, abs=0.05)
+    # recovery is worth nothing: the loss the summed loss counts stays at its start either way
+    assert sc.true_losses(neglected.exposure)[noise] == sc.true_losses(trained.exposure)[noise] == 7.0
+    _, best = best_fixed_mixture(sc)
+    assert best_fixed_mixture(sc)[0][noise] < 1e-3
+
+
+def test_the_summary_gives_each_agents_share_of_the_hindsight_gain():
+    runs = [simulate("noise", "core.static", seed=s) for s in range(2)]
+    summary = summarise(runs, best=-0.05)
+    assert summary.relative == pytest.approx(0.0, abs=1e-12) and summary.captured == pytest.approx(0.0, abs=1e-9)
+    assert summarise(runs).captured is None
