@@ -47,6 +47,7 @@ from birdie_core.registry import Registry
 from birdie_core.train import runs, trackers
 from birdie_core.train.config import OptimizerConfig, TrainConfig
 from birdie_core.train.evaluation import (
+    InitialWeights,
     TaskEvaluator,
     describe_tasks,
     initial_weights,
@@ -200,7 +201,8 @@ def train(
     eval_issues = task_eval_issues(tcfg.evals, tokenizer, cfg.start_generating_paradigm)
     if eval_issues:
         raise ConfigError(eval_issues)
-    init_weights = _init_weights(cfg, tcfg, tokenizer, resume=resume, output=output)
+    init_weights = _init_weights(cfg, tcfg, tokenizer, components.registry, resume=resume, output=output)
+    init_note: str | None = None
     run_dir = _choose_run_dir(cfg, tcfg, accelerator, resume=resume, output=output, overwrite=overwrite)
     total = tcfg.steps or cfg.curriculum.num_steps
     stop = min(total, max_steps) if max_steps else total
@@ -210,7 +212,8 @@ def train(
     _seed_everything(cfg.seed, tcfg.num_threads)
     model: torch.nn.Module = build_model(cfg, tcfg, tokenizer.vocab_size)
     if init_weights is not None:  # before prepare, which may move and wrap the model
-        model.load_state_dict(init_weights, strict=True)  # shapes checked by _init_weights
+        init_weights.load_into(model)  # shapes checked by _init_weights; vocabulary rows mapped by token
+        init_note = init_weights.note
         del init_weights
     optimizer = build_optimizer(model, tcfg.optimizer)
     scheduler = build_scheduler(optimizer, tcfg.optimizer, total)
@@ -242,6 +245,8 @@ def train(
                 say(f"  (train.init_from {tcfg.init_from} is not used: a resumed run has its own weights)")
         elif tcfg.init_from is not None:
             say(f"model weights from {tcfg.init_from} (its newest checkpoint); the rest starts afresh")
+            if init_note is not None:
+                say(f"  {init_note}")
         say(_describe_start(cfg, model, accelerator, run_dir, state.step, stop, total))
         say(f"tokenizer: {tokenizer!r}, pad id {tokenizer.pad_id}")
         if tcfg.trackers:
@@ -520,10 +525,17 @@ def _check_data(components: Components) -> Tokenizer:
 
 
 def _init_weights(
-    cfg: PipelineConfig, tcfg: TrainConfig, tokenizer: Tokenizer, *, resume: Any, output: Any
-) -> dict[str, torch.Tensor] | None:
+    cfg: PipelineConfig,
+    tcfg: TrainConfig,
+    tokenizer: Tokenizer,
+    registry: Registry,
+    *,
+    resume: Any,
+    output: Any,
+) -> InitialWeights | None:
     """The weights ``train.init_from`` names, checked against the model this config builds (on the meta
-    device: shapes only), before the run directory is touched; None without it or when resuming."""
+    device: shapes only), before the run directory is touched; None without it or when resuming. Rows of
+    reserved ids are mapped by token when the two tokenizers share their base vocabulary."""
     if tcfg.init_from is None or resume is not None:
         return None
     source = Path(tcfg.init_from)
@@ -536,7 +548,7 @@ def _init_weights(
         )
     with torch.device("meta"):
         shapes = build_model(cfg, tcfg, tokenizer.vocab_size)
-    return initial_weights(source, shapes)
+    return initial_weights(source, shapes, tokenizer, registry)
 
 
 def _run_dir_path(tcfg: TrainConfig, resume: Any, output: Any) -> Path:

@@ -151,14 +151,83 @@ def test_init_from_starts_with_the_other_runs_trained_weights(tmp_path, finished
     assert all((model.state_dict()[k] == v).all() for k, v in trained.items())
 
 
-def test_init_from_refuses_another_vocabulary_and_names_both_sides(tmp_path, finished):
+PHONEBOOK_OPTIONS = {"entries": 2, "queries": 1, "digits": 2}
+#: a fine-tuning config on top of the tiny one: a task source and the task_answer objective, whose markers
+#: (<|answer|> and the tasks' own) are reserved ids the pre-trained run's tokenizer lacks
+FINE_TUNE = {
+    "data": {
+        split: {"name": "task", "split": split, "task": "phonebook", "count": 40, **PHONEBOOK_OPTIONS}
+        for split in ("train", "validation")
+    },
+    "objectives": [
+        {"name": "task_answer", "id": "answer"},
+        {"name": "next_token_prediction", "id": "ntp"},
+        {"name": "prefix_lm", "id": "plm", "paradigm": "[S]"},
+    ],
+}
+
+
+def test_init_from_maps_reserved_ids_by_name_when_the_base_vocabulary_is_the_same(tmp_path, finished):
+    import torch
+
+    from birdie_core.pipeline.build import Components
+    from birdie_core.train.evaluation import init_weights_from
+    from birdie_core.train.loop import build_model
+
+    source, _, _ = finished
+    run = tmp_path / "tuned"
+    cfg = tiny_config(run, **FINE_TUNE, train={"init_from": str(source)}, curriculum={"num_steps": 3})
+    said: list[str] = []
+    assert train(cfg, echo=said.append).finished  # the documented fine-tuning path runs
+    (note,) = [line.strip() for line in said if line.strip().startswith(f"init_from {source}:")]
+
+    old_tok = Components.resolve(tiny_config(source)).tokenizer()
+    components = Components.resolve(cfg)
+    tok = components.tokenizer()
+    new_names = [n for n in tok.reserved.markers if n not in old_tok.reserved.markers]
+    assert "<|answer|>" in new_names and tok.vocab_size == old_tok.vocab_size + len(new_names)
+    assert f"{len(new_names)} reserved ids new in this run (<|answer|>" in note and "start untrained" in note
+    moved = [m for m in old_tok.reserved.markers if tok.special_id(m) != old_tok.special_id(m)]
+    assert moved == ["[S]"] and note.endswith("; 1 moved")  # after the new markers
+
+    old = load_file(str(source / "checkpoints" / "step_0000012" / "model.safetensors"))
+    torch.manual_seed(0)
+    model = build_model(components.config, components.config.train, tok.vocab_size)
+    fresh = {k: v.clone() for k, v in model.state_dict().items()}
+    assert init_weights_from(model, source, tok) == note
+    weights = model.state_dict()
+    base = tok.reserved.base_size
+    shared = [(tok.pad_id, old_tok.pad_id)] + [
+        (tok.special_id(n), old_tok.special_id(n))
+        for n in [*(f"<mask_{i}>" for i in range(8)), "<|gen|>", "[S]"]
+    ]
+    for name in ("embed.weight", "head.weight"):
+        new_rows, old_rows = weights[name], old[name]
+        assert torch.equal(new_rows[:base], old_rows[:base])  # ordinary ids (and the pad, 0) copy straight
+        for i, j in shared:  # each reserved name both have: from its old id to its new one
+            assert torch.equal(new_rows[i], old_rows[j])
+        for special in new_names:  # new ids keep the fresh model's initialisation
+            i = tok.special_id(special)
+            assert torch.equal(new_rows[i], fresh[name][i])
+            assert all(not torch.equal(new_rows[i], old_rows[j]) for j in range(old_rows.shape[0]))
+    # every other parameter is the other run's, exactly
+    assert all(torch.equal(weights[k], v) for k, v in old.items() if k not in ("embed.weight", "head.weight"))
+
+
+def test_init_from_refuses_another_tokenizer_and_names_both_sides(tmp_path, finished):
+    pytest.importorskip("tokenizers")
+    from birdie_core.testing.tokenizers import train_bpe
+
     source, _, _ = finished
     run = tmp_path / "other"
-    cfg = tiny_config(run, tokenizer={"name": "bytes", "num_sentinels": 40}, train={"init_from": str(source)})
+    path = train_bpe(tmp_path, vocab_size=400)
+    tokenizer = {"name": "huggingface", "path": str(path), "num_sentinels": 8}
+    cfg = tiny_config(run, tokenizer=tokenizer, train={"init_from": str(source)})
     with pytest.raises(ConfigError) as info:
         train(cfg, echo=quiet)
     message = str(info.value)
-    assert f"init_from {source}" in message and "vocab 267" in message and "gives 299" in message
+    assert f"init_from {source}" in message and "vocab 267" in message and "gives 411" in message
+    assert "use the same tokenizer" in message
     assert not run.exists()  # refused before the run directory was made
 
 
