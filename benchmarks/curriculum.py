@@ -616,14 +616,9 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
 
 def machine() -> dict[str, Any]:
     cores = os.cpu_count() or 1
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from measures import cpu_name  # benchmarks/ is on sys.path when a script of it runs
+
+    cpu = cpu_name()
     gpu = None
     try:
         import torch

@@ -50,6 +50,19 @@ PRESET_LENGTH = 2048
 CORE_NAMES = ("next_token_prediction", "prefix_lm")
 
 
+def cpu_name() -> str:
+    """The processor's model name (from /proc/cpuinfo on Linux), for the machine line of a result."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def one_core() -> None:
     """Pin this process to one CPU, so that "one core" means one core."""
     if hasattr(os, "sched_setaffinity"):

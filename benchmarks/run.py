@@ -91,14 +91,9 @@ def run_json(cmd: list[str], timeout: float) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from measures import cpu_name  # benchmarks/ is on sys.path when a script of it runs
+
+    cpu = cpu_name()
     versions = {}
     for name in (
         "numpy",
