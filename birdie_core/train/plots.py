@@ -2,7 +2,12 @@
 
 - ``mixture.png``: the mixture the agent commanded, stacked, over training steps. Each mixture is drawn from
   the step at which it takes effect (the record's ``effective_batch``, which lags the evaluation by the
-  pipeline's lookahead), and the agent's exploratory decisions are marked with black dashed lines;
+  pipeline's lookahead), and the agent's exploratory decisions are marked with black dashed lines. When the
+  records carry the agent's reasons (the ``agent`` dict of ``metrics.jsonl``), each decision is also marked by
+  kind along the top edge — exploration, a jump on strong evidence (``strong: true``), a smooth step (``strong:
+  false``) — and, when they carry ``score_chosen`` and ``score_uniform``, a thin panel below shows the predicted
+  gain of the chosen mixture over the uniform one per decision. Records without them (a static agent, older
+  runs) draw the mixture and the exploration lines only;
 - ``validation_loss.png``: the validation loss at each evaluation, per series and their mean;
 - ``train_loss.png``: the training loss per step, its running mean and the learning rate (right axis).
 
@@ -38,12 +43,17 @@ from birdie_core.train.runs import TRAIN_LOG, read_train_log
 
 __all__ = [
     "EXPLORATION_LABEL",
+    "GAIN_LABEL",
     "MAX_SERIES",
     "OTHER",
+    "SMOOTH_LABEL",
+    "STRONG_LABEL",
+    "decision_kind",
     "effective_step",
     "mixture_figure",
     "objective_classes",
     "plot_run",
+    "predicted_gain",
     "series_of",
     "series_styles",
     "train_loss_figure",
@@ -53,6 +63,16 @@ __all__ = [
 MAX_SERIES = 12  # more legend entries than this stop being readable next to a 10-inch plot
 OTHER = "other"
 EXPLORATION_LABEL = "exploration (agent tried a mixture)"
+STRONG_LABEL = "jump (strong evidence)"
+SMOOTH_LABEL = "smooth step (bounded change)"
+GAIN_LABEL = "predicted gain over uniform"
+# decision kind → (label, marker, face colour) of its tick above the mixture's top edge: black and white, so no
+# tick is mistaken for a series' colour
+_DECISION_MARKS = {
+    "explore": (EXPLORATION_LABEL, "v", "black"),
+    "strong": (STRONG_LABEL, "D", "black"),
+    "smooth": (SMOOTH_LABEL, "o", "white"),
+}
 _LINE_STYLES = ("-", "--", ":", "-.")
 _HATCHES = {"-": None, "--": "//", ":": "..", "-.": "xx"}  # areas cannot be dashed: the same cycle, hatched
 
@@ -189,17 +209,59 @@ def _legend(ax: Any) -> None:
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
 
 
+def decision_kind(record: Mapping[str, Any]) -> str | None:
+    """``explore``, ``strong`` (a jump on strong evidence) or ``smooth`` (a bounded step) for a decision whose
+    record says so; None for records without the agent's reasons (warm-up, a static agent, older runs)."""
+    if record.get("explored"):
+        return "explore"
+    info = record.get("agent")
+    if not isinstance(info, Mapping) or "strong" not in info:
+        return None
+    return "strong" if info["strong"] else "smooth"
+
+
+def predicted_gain(record: Mapping[str, Any]) -> float | None:
+    """``score_chosen − score_uniform`` of a decision's ``agent`` dict (predicted gain over the uniform
+    mixture, in the agent's class-normalised reward units); None when the record lacks either."""
+    info = record.get("agent")
+    if not isinstance(info, Mapping):
+        return None
+    chosen, uniform = info.get("score_chosen"), info.get("score_uniform")
+    if not isinstance(chosen, int | float) or not isinstance(uniform, int | float):
+        return None
+    gain = float(chosen) - float(uniform)
+    return gain if np.isfinite(gain) else None
+
+
 def mixture_figure(
     metrics: Sequence[Mapping[str, Any]], classes: Mapping[str, str] | None = None, last_step: int = 0
 ) -> Any:
-    """The stacked commanded mixture, each one from the step it takes effect until the next one does."""
+    """The stacked commanded mixture, each one from the step it takes effect until the next one does; each
+    decision marked by kind when the records say why, and the predicted gain over uniform below when they
+    carry the scores."""
+    from matplotlib.figure import Figure
+
     series = series_of(metrics, classes)
     names = _ordered(series)
     rows = [_aggregate(r["mixture"], series, "sum") for r in metrics]
     starts = [effective_step(r) for r in metrics]
     end = max(last_step, starts[-1])
     x = np.array(starts + [end], dtype=float)
-    fig, ax = _figure("Objective mixture commanded by the agent")
+    gains = [
+        (s, g)
+        for s, g in ((s, predicted_gain(r)) for s, r in zip(starts, metrics, strict=True))
+        if g is not None
+    ]
+    fig = Figure(figsize=(10, 6.5 if gains else 5.5), layout="constrained")
+    if gains:
+        ax, gain_ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [4, 1]})
+    else:
+        ax, gain_ax = fig.add_subplot(), None
+    kinds = [decision_kind(r) for r in metrics]
+    ticks = any(k in ("strong", "smooth") for k in kinds)
+    # room above the axes for the decision ticks
+    ax.set_title("Objective mixture commanded by the agent", pad=14 if ticks else 6)
+    ax.grid(alpha=0.3)
     bottom = np.zeros(len(x))
     for name, colour, style in _styled(names):
         share = np.array([row.get(name, 0.0) for row in rows] + [rows[-1].get(name, 0.0)])
@@ -215,14 +277,50 @@ def mixture_figure(
             label=name,
         )
         bottom = bottom + share
-    explored = [s for s, r in zip(starts, metrics, strict=True) if r.get("explored")]
+    explored = [s for s, k in zip(starts, kinds, strict=True) if k == "explore"]
     if explored:
         ax.vlines(explored, 0, 1, colors="black", linestyles="--", lw=1.5, zorder=3, label=EXPLORATION_LABEL)
-    ax.set_xlabel("training step (each mixture from the step it takes effect)")
+    if ticks:
+        # ticks just above the top edge (x in data, y in axes units), one legend entry per kind; exploration
+        # gets a tick as well (unlabelled: its dashed line is already in the legend) so every decision has one
+        for kind, (label, marker, colour) in _DECISION_MARKS.items():
+            xs = [s for s, k in zip(starts, kinds, strict=True) if k == kind]
+            if xs:
+                ax.plot(
+                    xs,
+                    [1.02] * len(xs),
+                    ls="",
+                    marker=marker,
+                    ms=6,
+                    markerfacecolor=colour,
+                    markeredgecolor="black",
+                    transform=ax.get_xaxis_transform(),
+                    clip_on=False,
+                    zorder=4,
+                    label=label if kind != "explore" else "_" + label,
+                )
     ax.set_ylabel("share of the batches drawn per objective")
     ax.set_xlim(0, max(end, 1))
     ax.set_ylim(0, 1)
     _legend(ax)
+    xlabel = "training step (each mixture from the step it takes effect)"
+    if gain_ax is None:
+        ax.set_xlabel(xlabel)
+        return fig
+    gx, gy = zip(*gains, strict=True)
+    gain_ax.axhline(0.0, color="grey", lw=0.8)
+    gain_ax.vlines(gx, 0, gy, colors="tab:purple", lw=1.2)
+    gain_ax.plot(gx, gy, ls="", marker="o", ms=3, color="tab:purple", label=GAIN_LABEL)
+    gain_ax.set_ylabel("gain", fontsize="small")
+    gain_ax.set_xlabel(xlabel)
+    gain_ax.grid(alpha=0.3)
+    gain_ax.legend(
+        loc="center left",
+        bbox_to_anchor=(1.01, 0.5),
+        fontsize="small",
+        title="score_chosen − score_uniform",
+        title_fontsize="x-small",
+    )
     return fig
 
 

@@ -141,3 +141,61 @@ def test_a_hostile_resolved_config_only_loses_the_grouping(tmp_path):
     (run / "config.resolved.yaml").write_text("\n".join(laughs) + "\n")
     assert plots._classes(run) == {}
     assert len(plots.plot_run(run)) == 3
+
+
+def _with_reasons(records):
+    """The birdie agent's decision records: exploiting ones carry `strong` and the predicted scores."""
+    out = []
+    for i, r in enumerate(records):
+        r = dict(r)
+        if not r["explored"]:
+            r["agent"] = {
+                "phase": "exploit",
+                "strong": i == 2,
+                "step_size": 1.0 if i == 2 else 0.4,
+                "change": 0.2,
+                "score_chosen": 0.3 + 0.1 * i,
+                "score_uniform": 0.25,
+                "predicted_class_rewards": {"ntp": 0.1, "plm": 0.2},
+            }
+        else:
+            r["agent"] = {"phase": "explore", "explore_rate": 0.3}
+        out.append(r)
+    return out
+
+
+def test_each_decision_is_marked_by_kind_with_its_predicted_gain_over_uniform():
+    metrics = _with_reasons(_records(["ntp", "plm"], evaluations=5, explored=(1,)))
+    assert [plots.decision_kind(r) for r in metrics] == ["smooth", "explore", "strong", "smooth", "smooth"]
+    fig = plots.mixture_figure(metrics, last_step=16)
+    ax, gain_ax = fig.axes[0], fig.axes[1]
+    labels = _labelled(ax)
+    assert {plots.EXPLORATION_LABEL, plots.STRONG_LABEL, plots.SMOOTH_LABEL} <= set(labels)
+    marks = {line.get_label(): sorted(line.get_xdata()) for line in ax.get_lines()}
+    assert marks[plots.STRONG_LABEL] == [6 + LOOKAHEAD]
+    assert marks[plots.SMOOTH_LABEL] == [LOOKAHEAD, 9 + LOOKAHEAD, 12 + LOOKAHEAD]
+    # exploration keeps its full-height dashed line
+    lines = [c for c in ax.collections if c.get_label() == plots.EXPLORATION_LABEL]
+    assert len(lines) == 1 and lines[0].get_segments()[0][1][1] == 1
+    gain = next(line for line in gain_ax.get_lines() if line.get_label() == plots.GAIN_LABEL)
+    assert list(gain.get_xdata()) == [LOOKAHEAD, 6 + LOOKAHEAD, 9 + LOOKAHEAD, 12 + LOOKAHEAD]
+    assert list(gain.get_ydata()) == pytest.approx([0.05, 0.25, 0.35, 0.45])
+    assert plots.GAIN_LABEL in _labelled(gain_ax)
+
+
+def test_records_without_the_agents_reasons_draw_the_mixture_alone(tmp_path):
+    # a static agent's or an older run's records: no `agent` dict, or one without `strong` and the scores
+    bare = _records(["ntp", "plm"], explored=())
+    static = [dict(r, agent={"phase": "static"}) for r in bare]
+    for metrics in (bare, static):
+        fig = plots.mixture_figure(metrics, last_step=12)
+        assert len(fig.axes) == 1
+        assert set(_labelled(fig.axes[0])) == {"ntp", "plm"}
+        assert [plots.decision_kind(r) for r in metrics] == [None] * len(metrics)
+    # partial scores (no score_uniform) give no gain panel, but the kinds are still marked
+    partial = [dict(r, agent={"strong": False, "score_chosen": 0.2}) for r in bare]
+    fig = plots.mixture_figure(partial, last_step=12)
+    assert len(fig.axes) == 1 and plots.SMOOTH_LABEL in _labelled(fig.axes[0])
+    run = _write_run(tmp_path / "run", _with_reasons(_records(["a", "b"])), _train_log())
+    assert (run / "mixture.png") in plots.plot_run(run)
+    assert (run / "mixture.png").read_bytes()[:8] == PNG
