@@ -316,6 +316,32 @@ def tiny_config(output: Path, **changes: Any) -> dict[str, Any]:
     return _merge(cfg, changes)
 
 
+def unlearnable_config(output: Path) -> dict[str, Any]:
+    """Three learnable objectives and ``noise`` (uniformly random targets, from :func:`registry_with_noise`),
+    under the birdie agent: the run the unlearnable-objective test and the agent's real-run benchmark share."""
+    return tiny_config(
+        output,
+        sequence_length=128,
+        batch_size=8,
+        objectives=[
+            {"name": "next_token_prediction", "id": "ntp", "paradigm": "[N]"},
+            {"name": "prefix_lm", "id": "plm", "paradigm": "[S]"},
+            {"name": "text.copying", "id": "copy", "length": [8, 48], "paradigm": "[C]"},
+            {"name": "noise.random_targets", "id": "noise", "paradigm": "[?]"},
+        ],
+        curriculum={
+            "agent": {"train_steps": 100, "width": 32, "heads": 4},
+            "steps_between_evaluations": 10,
+            "num_steps": 200,
+        },
+        train={
+            "model": {"width": 64, "depth": 2, "heads": 4, "dropout": 0.0},
+            "checkpoint_every": None,
+            "optimizer": {"lr": 5e-4, "warmup_steps": 10},
+        },
+    )
+
+
 def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for key, value in changes.items():

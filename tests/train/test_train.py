@@ -13,7 +13,7 @@ from birdie_core.config import OptimizerConfig
 from birdie_core.curriculum.birdie import Birdie
 from birdie_core.errors import CheckpointError, ConfigError, RunDirectoryError
 from birdie_core.train.loop import build_scheduler, train
-from tests.support import evaluations, losses, registry_with_noise, tiny_config
+from tests.support import evaluations, losses, registry_with_noise, tiny_config, unlearnable_config
 
 
 def quiet(_: str) -> None:
@@ -233,27 +233,7 @@ def test_the_birdie_agent_moves_weight_away_from_an_unlearnable_objective(tmp_pa
     and a second-half mean share of 0.06-0.32 (9 of 10 below 0.25); this seed: 0.16 and 0.14.
     """
     run = tmp_path / "run"
-    cfg = tiny_config(
-        run,
-        sequence_length=128,
-        batch_size=8,
-        objectives=[
-            {"name": "next_token_prediction", "id": "ntp", "paradigm": "[N]"},
-            {"name": "prefix_lm", "id": "plm", "paradigm": "[S]"},
-            {"name": "text.copying", "id": "copy", "length": [8, 48], "paradigm": "[C]"},
-            {"name": "noise.random_targets", "id": "noise", "paradigm": "[?]"},
-        ],
-        curriculum={
-            "agent": {"train_steps": 100, "width": 32, "heads": 4},
-            "steps_between_evaluations": 10,
-            "num_steps": 200,
-        },
-        train={
-            "model": {"width": 64, "depth": 2, "heads": 4, "dropout": 0.0},
-            "checkpoint_every": None,
-            "optimizer": {"lr": 5e-4, "warmup_steps": 10},
-        },
-    )
+    cfg = unlearnable_config(run)
     result = train(cfg, registry=registry_with_noise(), echo=quiet)
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     shares = [r["mixture"]["noise"] for r in records]

@@ -55,29 +55,9 @@ def _quiet(_: str) -> None:
 def unlearnable_config(output: Path, seed: int) -> dict[str, Any]:
     """The config of the unlearnable-objective test, with ``seed``."""
     _path()
-    from tests.support import tiny_config
+    from tests import support
 
-    cfg = tiny_config(
-        output,
-        sequence_length=128,
-        batch_size=8,
-        objectives=[
-            {"name": "next_token_prediction", "id": "ntp", "paradigm": "[N]"},
-            {"name": "prefix_lm", "id": "plm", "paradigm": "[S]"},
-            {"name": "text.copying", "id": "copy", "length": [8, 48], "paradigm": "[C]"},
-            {"name": "noise.random_targets", "id": NOISE, "paradigm": "[?]"},
-        ],
-        curriculum={
-            "agent": {"train_steps": 100, "width": 32, "heads": 4},
-            "steps_between_evaluations": 10,
-            "num_steps": 200,
-        },
-        train={
-            "model": {"width": 64, "depth": 2, "heads": 4, "dropout": 0.0},
-            "checkpoint_every": None,
-            "optimizer": {"lr": 5e-4, "warmup_steps": 10},
-        },
-    )
+    cfg = support.unlearnable_config(output)
     cfg["seed"] = seed
     return cfg
 
