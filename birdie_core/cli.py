@@ -358,20 +358,10 @@ def eval_command(
     The model, tokenizer and start marker are the run's; the checkpoint is checked against its manifest and
     only its model weights are read.
     """
-    import yaml
-
     from birdie_core.evals import make_task
     from birdie_core.evals.tasks import EvalError
 
-    options: dict[str, Any] = {}
-    for item in params:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise click.UsageError(f"--param {item!r}: expected KEY=VALUE")
-        try:
-            options[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            raise click.UsageError(f"--param {item!r}: the value is not YAML ({exc})") from None
+    options = _key_values(params)
     try:
         make_task(task_name, options)  # a wrong name or parameter is reported before the model is loaded
     except EvalError as exc:
@@ -479,7 +469,7 @@ def bench_objective(
     from birdie_core.tools.bench_objective import bench_cli_names, bench_objectives, parse_cli_spec
 
     reg = _registry()
-    names, params_of = bench_cli_names(reg, name, against, params)
+    names, params_of = bench_cli_names(reg, name, against, _key_values(params))
     report = bench_objectives(
         names,
         reg,
@@ -542,6 +532,22 @@ def new_plugin(name: str, directory: str | None, force: bool) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------
+
+
+def _key_values(params: tuple[str, ...]) -> dict[str, Any]:
+    """The ``--param KEY=VALUE`` options of a command, each value read as YAML (``4``, ``true``, ``[1, 2]``)."""
+    import yaml
+
+    options: dict[str, Any] = {}
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.UsageError(f"--param {item!r}: expected KEY=VALUE")
+        try:
+            options[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise click.UsageError(f"--param {item!r}: the value is not YAML ({exc})") from None
+    return options
 
 
 def _add_plugin_commands() -> None:

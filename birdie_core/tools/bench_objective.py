@@ -310,14 +310,11 @@ def parse_cli_spec(text: str) -> dict[str, Any]:
 
 
 def bench_cli_names(
-    registry: Registry, name: str, against: Sequence[str], params: Sequence[str]
+    registry: Registry, name: str, against: Sequence[str], params: Mapping[str, Any]
 ) -> tuple[list[str], dict[str, dict[str, Any]]]:
     """The qualified objective names to measure (``name`` first, then those of ``against``: names, ``core``
-    for the core's objectives, ``all`` for every installed one, ``none``) and ``name``'s parameters parsed
-    from ``KEY=VALUE`` strings (YAML values)."""
-    import yaml
-
-    from birdie_core.errors import ConfigError, ConfigIssue
+    for the core's objectives, ``all`` for every installed one, ``none``) and ``params`` as ``name``'s
+    parameters."""
     from birdie_core.registry import CORE_NAMESPACE
 
     first = registry.resolve("objective", name).qualified_name
@@ -331,10 +328,4 @@ def bench_cli_names(
             ]
         elif choice != "none":
             names.append(registry.resolve("objective", choice).qualified_name)
-    given: dict[str, Any] = {}
-    for item in params:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(ConfigIssue("param", f"expected KEY=VALUE, got {item!r}"))
-        given[key.strip()] = yaml.safe_load(raw) if raw.strip() else raw
-    return list(dict.fromkeys(names)), {first: given}
+    return list(dict.fromkeys(names)), {first: dict(params)}

@@ -116,3 +116,11 @@ def test_measure_objective_takes_examples_until_each_document_is_used_up():
     assert whole.mean_consumed * whole.examples == pytest.approx(102, abs=2)  # (almost) every token used
     report = bench_objectives(["prefix_lm"], reg, length=64, documents=2, seconds=0)
     assert [r.objective for r in report.rows] == ["core.prefix_lm"] and report.documents == 2
+
+
+def test_a_parameter_without_a_value_is_a_usage_error_for_bench_and_eval(tmp_path):
+    runner = CliRunner()
+    bench = runner.invoke(cli, ["bench", "objective", "reverse", *FAST, "-p", "min_tokens"])
+    assert bench.exit_code == 2 and "--param 'min_tokens': expected KEY=VALUE" in bench.output
+    scored = runner.invoke(cli, ["eval", str(tmp_path), "--task", "phonebook", "-p", "entries:3"])
+    assert scored.exit_code == 2 and "--param 'entries:3': expected KEY=VALUE" in scored.output
