@@ -52,13 +52,14 @@ def _quiet(_: str) -> None:
     pass
 
 
-def unlearnable_config(output: Path, seed: int) -> dict[str, Any]:
-    """The config of the unlearnable-objective test, with ``seed``."""
+def unlearnable_config(output: Path, seed: int, curriculum: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The config of the unlearnable-objective test, with ``seed`` (and ``curriculum`` entries replaced)."""
     _path()
     from tests import support
 
     cfg = support.unlearnable_config(output)
     cfg["seed"] = seed
+    cfg["curriculum"].update(copy.deepcopy(curriculum or {}))
     return cfg
 
 
@@ -84,8 +85,8 @@ def _read_metrics(run: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
 
 
-def run_unlearnable(job: tuple[int, str]) -> dict[str, Any]:
-    seed, out = job
+def run_unlearnable(job: tuple[int, str, dict[str, Any]]) -> dict[str, Any]:
+    seed, out, curriculum = job
     _path()
     from birdie_core.train.loop import train
     from tests.support import registry_with_noise
@@ -93,7 +94,7 @@ def run_unlearnable(job: tuple[int, str]) -> dict[str, Any]:
     run = Path(out) / f"unlearnable-{seed}"
     started = time.perf_counter()
     result = train(
-        unlearnable_config(run, seed),
+        unlearnable_config(run, seed, curriculum),
         registry=registry_with_noise(),
         overwrite=True,
         echo=_quiet,
@@ -109,27 +110,35 @@ def run_unlearnable(job: tuple[int, str]) -> dict[str, Any]:
     }
 
 
-def quickstart_config(agent: str, seed: int, steps: int | None) -> dict[str, Any]:
+def quickstart_config(
+    agent: str, seed: int, steps: int | None, curriculum: dict[str, Any] | None = None
+) -> dict[str, Any]:
     import yaml
 
     cfg = yaml.safe_load(QUICKSTART.read_text())
     cfg["seed"] = seed
     if agent == "static":
         cfg["curriculum"]["agent"] = {"name": "static"}  # every objective's default prob: uniform
+    else:
+        cfg["curriculum"].update(copy.deepcopy(curriculum or {}))
     if steps is not None:
         cfg["curriculum"]["num_steps"] = steps
     cfg["train"]["checkpoint_every"] = None
     return copy.deepcopy(cfg)
 
 
-def run_quickstart(job: tuple[str, int, int | None, str]) -> dict[str, Any]:
-    agent, seed, steps, out = job
+def run_quickstart(job: tuple[str, int, int | None, str, dict[str, Any]]) -> dict[str, Any]:
+    agent, seed, steps, out, curriculum = job
     from birdie_core.train.loop import train
 
     run = Path(out) / f"quickstart-{agent}-{seed}"
     started = time.perf_counter()
     result = train(
-        quickstart_config(agent, seed, steps), output=run, overwrite=True, echo=_quiet, progress="none"
+        quickstart_config(agent, seed, steps, curriculum),
+        output=run,
+        overwrite=True,
+        echo=_quiet,
+        progress="none",
     )
     losses = result.final_losses or {}
     records = _read_metrics(run)
@@ -152,9 +161,12 @@ def _pool(jobs: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
 
 
-def measure_unlearnable(seeds: list[int], jobs: int, out: str) -> dict[str, Any]:
+def measure_unlearnable(
+    seeds: list[int], jobs: int, out: str, curriculum: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    work = [(s, out, dict(curriculum or {})) for s in seeds]
     with _pool(jobs) as pool:
-        rows = sorted(pool.map(run_unlearnable, [(s, out) for s in seeds]), key=lambda r: r["seed"])
+        rows = sorted(pool.map(run_unlearnable, work), key=lambda r: r["seed"])
     of_batches = [r["of_batches"] for r in rows]
     median, worst = statistics.median(of_batches), max(of_batches)
     print(f"\nunlearnable objective, seeds {seeds[0]}..{seeds[-1]} ({len(seeds)}): noise share")
@@ -174,24 +186,26 @@ def measure_unlearnable(seeds: list[int], jobs: int, out: str) -> dict[str, Any]
     return {"runs": rows, "median_of_batches": median, "max_of_batches": worst, "target_met": ok}
 
 
-def measure_quickstart(seeds: list[int], jobs: int, steps: int | None, out: str) -> dict[str, Any]:
-    work = [(agent, s, steps, out) for s in seeds for agent in ("birdie", "static")]
+def measure_quickstart(
+    seeds: list[int], jobs: int, steps: int | None, out: str, curriculum: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    work = [(agent, s, steps, out, dict(curriculum or {})) for s in seeds for agent in ("agent", "static")]
     with _pool(jobs) as pool:
         rows = list(pool.map(run_quickstart, work))
     by = {(r["agent"], r["seed"]): r for r in rows}
     length = f"{steps} steps (shortened)" if steps is not None else "500 steps"
     print(f"\nquickstart, {length}, seeds {seeds}: final mean validation loss")
     print(
-        f"{'seed':>4} {'birdie':>8} {'uniform':>8} {'diff':>7} {'max share':>9} {'explored':>8} {'strong':>6}"
+        f"{'seed':>4} {'agent':>8} {'uniform':>8} {'diff':>7} {'max share':>9} {'explored':>8} {'strong':>6}"
     )
     wins = 0
     per_seed = []
     for s in seeds:
-        a, u = by[("birdie", s)], by[("static", s)]
+        a, u = by[("agent", s)], by[("static", s)]
         diff = a["final_mean_loss"] / u["final_mean_loss"] - 1
         wins += a["final_mean_loss"] <= u["final_mean_loss"]
         per_seed.append(
-            {"seed": s, "birdie": a["final_mean_loss"], "uniform": u["final_mean_loss"], "relative": diff}
+            {"seed": s, "agent": a["final_mean_loss"], "uniform": u["final_mean_loss"], "relative": diff}
         )
         print(
             f"{s:>4} {a['final_mean_loss']:>8.4f} {u['final_mean_loss']:>8.4f} {diff:>+7.2%}"
@@ -220,15 +234,34 @@ def main(argv: list[str] | None = None) -> int:
         "--steps", type=int, default=None, help="shorten the quickstart runs to this many steps"
     )
     parser.add_argument("--out", default=None, help="keep the run directories here")
+    parser.add_argument(
+        "--agent", default=None, help="replace the agent, e.g. '{name: linear}' (YAML; default: the configs')"
+    )
+    parser.add_argument(
+        "--reward",
+        default=None,
+        help="replace the reward, e.g. '{name: new_low}' (YAML; default: the configs')",
+    )
     args = parser.parse_args(argv)
-    report: dict[str, Any] = {}
+    import yaml
+
+    curriculum: dict[str, Any] = {}
+    if args.agent:
+        curriculum["agent"] = yaml.safe_load(args.agent)
+    if args.reward:
+        curriculum["reward"] = yaml.safe_load(args.reward)
+    if curriculum:
+        print(f"curriculum overrides: {curriculum}")
+    report: dict[str, Any] = {"curriculum": curriculum}
     with tempfile.TemporaryDirectory(prefix="birdie-real-runs-") as tmp:
         out = args.out or tmp
         Path(out).mkdir(parents=True, exist_ok=True)
         if args.part in ("unlearnable", "all"):
-            report["unlearnable"] = measure_unlearnable(_seeds(args.seeds, 10), args.jobs, out)
+            report["unlearnable"] = measure_unlearnable(_seeds(args.seeds, 10), args.jobs, out, curriculum)
         if args.part in ("quickstart", "all"):
-            report["quickstart"] = measure_quickstart(_seeds(args.seeds, 5), args.jobs, args.steps, out)
+            report["quickstart"] = measure_quickstart(
+                _seeds(args.seeds, 5), args.jobs, args.steps, out, curriculum
+            )
     print(json.dumps(report, default=float))
     return 0
 

@@ -22,18 +22,17 @@ from typing import Any
 
 import numpy as np
 import yaml
-
 from birdie_rewards.simulate import SCENARIOS, SIMULATION_BIRDIE_CONFIG, best_fixed_mixture, simulate
 
 CAPTURE_TARGET = 0.75
 DECISION_TARGET_S = 1.0
 
 
-def _run(job: tuple[str, int, str, dict[str, Any], dict[str, Any]]) -> tuple[str, int, float, float | None]:
-    scenario, seed, reward, config, reward_config = job
-    r = simulate(
-        scenario, "rewards.birdie", seed=seed, reward=reward, agent_config=config, reward_config=reward_config
-    )
+def _run(
+    job: tuple[str, int, str, str, dict[str, Any], dict[str, Any]],
+) -> tuple[str, int, float, float | None]:
+    scenario, seed, agent, reward, config, reward_config = job
+    r = simulate(scenario, agent, seed=seed, reward=reward, agent_config=config, reward_config=reward_config)
     return scenario, seed, r.relative, r.noise_share
 
 
@@ -44,8 +43,13 @@ def measure(
     config: dict[str, Any],
     workers: int,
     reward_config: dict[str, Any] | None = None,
+    agent: str = "rewards.birdie",
 ) -> list[dict[str, Any]]:
-    jobs = [(s, seed, reward, config, dict(reward_config or {})) for s in scenarios for seed in range(seeds)]
+    jobs = [
+        (s, seed, agent, reward, config, dict(reward_config or {}))
+        for s in scenarios
+        for seed in range(seeds)
+    ]
     if workers > 1:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             out = list(pool.map(_run, jobs))
@@ -86,6 +90,7 @@ def _settings(items: list[str]) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--agent", default="birdie", help="a registered agent (birdie, linear, exp3, ...)")
     ap.add_argument("--reward", default="birdie")
     ap.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--reward-set", dest="reward_settings", action="append", default=[], metavar="KEY=VALUE")
@@ -95,13 +100,15 @@ def main() -> None:
     ap.add_argument("--no-timing", action="store_true")
     args = ap.parse_args()
     overrides, reward_overrides = _settings(args.settings), _settings(args.reward_settings)
-    config = {**({} if args.full else SIMULATION_BIRDIE_CONFIG), **overrides}
+    agent = args.agent if "." in args.agent else f"rewards.{args.agent}"
+    quick = agent == "rewards.birdie" and not args.full
+    config = {**(SIMULATION_BIRDIE_CONFIG if quick else {}), **overrides}
     scenarios = args.scenarios.split(",")
     started = time.perf_counter()
-    rows = measure(scenarios, args.seeds, args.reward, config, args.workers, reward_overrides)
+    rows = measure(scenarios, args.seeds, args.reward, config, args.workers, reward_overrides, agent)
     print(
-        f"birdie agent, reward {args.reward}{' ' + str(reward_overrides) if reward_overrides else ''}, "
-        f"{'real defaults' if args.full else 'simulation settings'}"
+        f"{agent} agent, reward {args.reward}{' ' + str(reward_overrides) if reward_overrides else ''}, "
+        f"{'simulation settings' if quick else 'real defaults'}"
         f"{', ' + str(overrides) if overrides else ''}; median of {args.seeds} seeds "
         f"({time.perf_counter() - started:.0f} s)"
     )

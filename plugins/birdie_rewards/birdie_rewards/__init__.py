@@ -1,4 +1,5 @@
-"""Reward functions and agents for Birdie's curriculum: the paper's reward-model agent, EXP3, and a simulator.
+"""Reward functions and agents for Birdie's curriculum: the paper's reward-model agent, a linear one, EXP3, and a
+simulator.
 
 Nothing here imports torch; the ``birdie`` agent imports it when its reward model is first needed.
 """
@@ -7,6 +8,7 @@ from birdie_rewards.birdie_agent import BirdieAgent, apply_floor, apply_temperat
 from birdie_rewards.checks import InvalidLossError, check_losses, check_rewards, loss_vector
 from birdie_rewards.classes import class_index, class_means, class_total, class_weights
 from birdie_rewards.exp3 import ExpThreeAgent
+from birdie_rewards.linear_agent import LinearAgent
 from birdie_rewards.rewards import (
     BirdieReward,
     LearningProgressReward,
@@ -23,6 +25,7 @@ __all__ = [
     "ExpThreeAgent",
     "InvalidLossError",
     "LearningProgressReward",
+    "LinearAgent",
     "NewLowReward",
     "RelativeImprovementReward",
     "__version__",

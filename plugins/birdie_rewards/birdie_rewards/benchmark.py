@@ -1,8 +1,9 @@
-"""Time one ``birdie`` agent decision: ``python -m birdie_rewards.benchmark [--arms 96] [--evaluations 40]``.
+"""Time one agent decision: ``python -m birdie_rewards.benchmark [--agent birdie|linear] [--arms 96] [--evaluations 40]``.
 
-The agent gets a synthetic history of ``evaluations`` rows over ``arms`` configurations (in 8 classes), then
-decides once without exploring: it retrains its reward model (``train_steps``) and scores
-``num_candidates`` mixtures. Prints the time of each part; the defaults are the agent's own.
+The ``birdie`` agent gets a synthetic history of ``evaluations`` rows over ``arms`` configurations (in 8
+classes), then decides once without exploring: it retrains its reward model (``train_steps``) and scores
+``num_candidates`` mixtures. Prints the time of each part; the defaults are the agent's own. The ``linear``
+agent decides ``evaluations + 1`` times on the same kind of history and the last decision is timed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 from birdie_core import Arm
 from birdie_rewards.birdie_agent import BirdieAgent
+from birdie_rewards.linear_agent import LinearAgent
 
 
 def time_decision(arms: int = 96, evaluations: int = 40, repeats: int = 3, **config) -> dict[str, float]:
@@ -70,8 +72,30 @@ def time_decision(arms: int = 96, evaluations: int = 40, repeats: int = 3, **con
     return best
 
 
+def time_linear_decision(
+    arms: int = 96, evaluations: int = 40, repeats: int = 3, **config
+) -> dict[str, float]:
+    """Seconds for the ``linear`` agent's decision after ``evaluations`` of history (minimum over ``repeats``)."""
+    arm_list = [Arm(f"c{i}", f"class{i % 8}") for i in range(arms)]
+    rng = np.random.default_rng(0)
+    losses = np.sort(rng.uniform(2.0, 6.0, size=(evaluations + 1, arms)), axis=0)[::-1]
+    rewards = rng.uniform(-0.2, 0.6, size=(evaluations + 1, arms))
+    best = float("inf")
+    for _ in range(repeats):
+        agent = LinearAgent(
+            LinearAgent.Config(name="rewards.linear", **config), arm_list, np.ones(arms), seed=0
+        )
+        for t in range(evaluations):
+            agent.decide(100 * t, losses[t], None if t == 0 else rewards[t])
+        t0 = time.perf_counter()
+        agent.decide(100 * evaluations, losses[-1], rewards[-1])
+        best = min(best, time.perf_counter() - t0)
+    return {"decision (wall clock)": best}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--agent", choices=("birdie", "linear"), default="birdie")
     ap.add_argument("--arms", type=int, default=96)
     ap.add_argument("--evaluations", type=int, default=40)
     ap.add_argument("--repeats", type=int, default=3)
@@ -79,8 +103,9 @@ def main() -> None:
         "--config", default="{}", help='agent config overrides as JSON, e.g. \'{"width": 256, "layers": 4}\''
     )
     args = ap.parse_args()
-    out = time_decision(args.arms, args.evaluations, args.repeats, **json.loads(args.config))
-    print(f"birdie agent, {args.arms} configurations, {args.evaluations} evaluations of history:")
+    timer = time_decision if args.agent == "birdie" else time_linear_decision
+    out = timer(args.arms, args.evaluations, args.repeats, **json.loads(args.config))
+    print(f"{args.agent} agent, {args.arms} configurations, {args.evaluations} evaluations of history:")
     for k, v in out.items():
         print(f"  {k:50s} {v:.3f} s")
 

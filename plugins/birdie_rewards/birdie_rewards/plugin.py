@@ -30,9 +30,11 @@ def birdie_register_reward_fns(register: Register) -> None:
 def birdie_register_agents(register: Register) -> None:
     from birdie_rewards.birdie_agent import BirdieAgent
     from birdie_rewards.exp3 import ExpThreeAgent
+    from birdie_rewards.linear_agent import LinearAgent
 
     register("birdie", BirdieAgent)
     register("exp3", ExpThreeAgent)
+    register("linear", LinearAgent)
 
 
 @hookimpl

@@ -172,12 +172,15 @@ class LearningProgressReward(_RewardBase[LearningProgressRewardConfig]):
 class NewLowRewardConfig(RewardConfig):
     """Parameters of the ``new_low`` reward."""
 
-    form: Literal["birdie", "relative"] = Field(
+    form: Literal["birdie", "relative", "absolute"] = Field(
         "birdie",
         description="How the fall below the best loss is scored: birdie — the paper's formula from the best "
-        "loss to the new one; relative — (best - new) / best times `scale`, clipped to 1.",
+        "loss to the new one; relative — (best - new) / best times `scale`; absolute — (best - new) times "
+        "`scale` (in the loss's own units, what a mean validation loss adds up); both clipped to 1.",
     )
-    scale: ConfigFloat = Field(10.0, gt=0, description="Multiplies the relative fall (form: relative).")
+    scale: ConfigFloat | None = Field(
+        None, gt=0, description="Multiplies the fall (null: 10 with form relative, 1 with absolute)."
+    )
     penalise_forgetting: bool = Field(
         True,
         description="A rise that gives back ground gained since the first evaluation earns the negative reward "
@@ -198,7 +201,9 @@ class NewLowReward(_RewardBase[NewLowRewardConfig]):
 
     The reference is each arm's best (lowest) loss over ``history`` and ``previous``; the reward scores the fall
     from that best to ``min(current, best)`` — by default with the paper's formula (so while every loss keeps
-    falling it equals the ``birdie`` reward), or as ``scale × (best - new) / best``. A loss that climbed back
+    falling it equals the ``birdie`` reward), as ``scale × (best - new) / best`` (``relative``), or as
+    ``scale × (best - new)`` (``absolute``: in the loss's units, so that rewards add up to the fall of a mean
+    validation loss). A loss that climbed back
     after the objective was neglected and is now regained earns nothing: an objective that cannot be learned,
     whose loss rises when it is left alone and falls back when trained, looks like progress to a reward that
     compares with the previous evaluation, but never reaches a new low.
@@ -217,24 +222,33 @@ class NewLowReward(_RewardBase[NewLowRewardConfig]):
     def reward(self, old: np.ndarray, new: np.ndarray, history: Sequence[np.ndarray]) -> np.ndarray:
         earlier = [check_losses(h, size=old.size, what="earlier validation loss") for h in history]
         best, first = old.copy(), (earlier[0] if earlier else old)
-        for h in earlier:  # the core passes every earlier loss vector, ending with `previous`: min is idempotent
+        for (
+            h
+        ) in earlier:  # the core passes every earlier loss vector, ending with `previous`: min is idempotent
             best = np.minimum(best, h)
         floor = self.config.min_loss
         best = np.maximum(best, floor)
         new = np.maximum(new, floor)
         reached = np.minimum(new, best)
-        if self.config.form == "birdie":
+        form, scale = self.config.form, self.config.scale
+        if scale is None:
+            scale = 10.0 if form == "relative" else 1.0
+        if form == "birdie":
             gain = birdie_reward(best, reached, min_loss=floor)
+        elif form == "relative":
+            gain = np.clip(scale * (best - reached) / best, 0.0, 1.0)
         else:
-            gain = np.clip(self.config.scale * (best - reached) / best, 0.0, 1.0)
+            gain = np.clip(scale * (best - reached), 0.0, 1.0)
         if not self.config.penalise_forgetting:
             return gain
         # losing ground: the part of a rise that stays below the first loss (above it nothing was learned)
         top = np.maximum(np.asarray(first, dtype=np.float64), floor)
         top = np.where(best <= (1.0 - self.config.learned) * top, np.inf, top)  # shown to learn: no ceiling
         was, now = np.minimum(np.maximum(old, floor), top), np.minimum(new, top)
-        if self.config.form == "birdie":
+        if form == "birdie":
             loss = np.minimum(birdie_reward(was, now, min_loss=floor), 0.0)
+        elif form == "relative":
+            loss = np.clip(scale * (was - now) / np.maximum(was, now), -1.0, 0.0)
         else:
-            loss = np.clip(self.config.scale * (was - now) / np.maximum(was, now), -1.0, 0.0)
+            loss = np.clip(scale * (was - now), -1.0, 0.0)
         return gain + loss

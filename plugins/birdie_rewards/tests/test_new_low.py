@@ -13,7 +13,7 @@ def new_low(previous, current, history=(), **cfg):
     return fn(as_vec(previous), as_vec(current), history=tuple(as_vec(h) for h in history))
 
 
-@pytest.mark.parametrize("form", ["birdie", "relative"])
+@pytest.mark.parametrize("form", ["birdie", "relative", "absolute"])
 def test_regaining_a_loss_already_reached_earns_nothing(form):
     # 4.0 was reached, the objective was neglected and drifted to 4.6; falling back to 4.1 or 4.0 is recovery
     assert new_low(4.6, 4.1, history=[5.0, 4.0, 4.3], form=form)[0] == 0.0
@@ -22,7 +22,7 @@ def test_regaining_a_loss_already_reached_earns_nothing(form):
     assert BirdieReward()(np.array([4.6]), np.array([4.1]))[0] > 0.9
 
 
-@pytest.mark.parametrize("form", ["birdie", "relative"])
+@pytest.mark.parametrize("form", ["birdie", "relative", "absolute"])
 def test_a_new_low_earns_a_reward_for_the_part_below_the_best(form):
     history = [5.0, 4.0, 4.3]
     below = new_low(4.6, 3.8, history=history, form=form)[0]
@@ -59,7 +59,7 @@ def test_giving_back_learned_ground_costs_and_a_rise_above_the_first_loss_does_n
     assert new_low(4.0, 4.5, history=history, penalise_forgetting=False)[0] == 0.0
 
 
-@pytest.mark.parametrize("form", ["birdie", "relative"])
+@pytest.mark.parametrize("form", ["birdie", "relative", "absolute"])
 def test_a_loss_going_up_and_down_around_a_level_never_nets_a_gain(form):
     rng = np.random.default_rng(0)
     losses = [6.0, 5.0, 4.0] + list(4.0 + np.abs(rng.normal(0, 0.3, 30)))

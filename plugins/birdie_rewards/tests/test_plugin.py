@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from birdie_rewards import BirdieAgent, BirdieReward, ExpThreeAgent
+from birdie_rewards import BirdieAgent, BirdieReward, ExpThreeAgent, LinearAgent
 
 from birdie_core.errors import ConfigError
 from birdie_core.registry import load_registry
@@ -23,7 +23,7 @@ def test_registers_rewards_agents_and_a_command(registry):
         "rewards.new_low",
         "rewards.relative_improvement",
     ]
-    assert registry.names("agent") == ["core.static", "rewards.birdie", "rewards.exp3"]
+    assert registry.names("agent") == ["core.static", "rewards.birdie", "rewards.exp3", "rewards.linear"]
     info = next(p for p in registry.plugins if p.namespace == "rewards")
     assert info.distribution == "birdie-rewards" and info.error is None
     assert "birdie_register_commands" in info.hooks
@@ -76,7 +76,11 @@ def test_agents_build_from_their_registered_config(registry):
     from birdie_core.interfaces import Arm
 
     arms = [Arm("a", "x"), Arm("b", "y")]
-    for name, cls in (("rewards.birdie", BirdieAgent), ("rewards.exp3", ExpThreeAgent)):
+    for name, cls in (
+        ("rewards.birdie", BirdieAgent),
+        ("rewards.exp3", ExpThreeAgent),
+        ("rewards.linear", LinearAgent),
+    ):
         entry = registry.resolve("agent", name)
         assert entry.obj is cls
         agent = cls(cls.Config(name=name), arms, np.ones(2), seed=0, num_steps=100)
