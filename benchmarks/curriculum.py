@@ -1,7 +1,7 @@
-"""What the curriculum buys: ``make bench-curriculum`` pre-trains the reference models under four mixtures
+"""What the curriculum buys: ``make bench-curriculum`` pre-trains the reference models under five mixtures
 of objectives, fine-tunes each briefly on phone-book retrieval, and writes one table and one plot.
 
-The grid: {``birdie`` agent, uniform static mixture, UL2 static mixture, next-token only} ×
+The grid: {``birdie`` agent, ``linear`` agent, uniform static mixture, UL2 static mixture, next-token only} ×
 {``prefix_lm_transformer``, ``gated_ssm``} × seeds. Every cell is two runs of ``birdie train``
 (``birdie_core.train.train``):
 
@@ -11,6 +11,8 @@ The grid: {``birdie`` agent, uniform static mixture, UL2 static mixture, next-to
    - ``birdie``: the quickstart preset's eight objective configurations (next-token prediction, prefix-LM,
      two infillings, copying, deshuffling, autoencoding, selective copying) under the paper's reward-driven
      agent (uniform for a warm-up, then it decides at every evaluation);
+   - ``linear``: the same eight configurations under the quickstart's agent and reward (``linear``, counting
+     configurations, and ``new_low`` in its absolute form), deciding from the first evaluation on;
    - ``uniform``: the same eight configurations under the ``static`` agent at equal shares;
    - ``ul2``: UL2's seven denoisers (R, X, S; configs/ul2.yaml) under the ``static`` agent at equal shares;
    - ``next_token``: next-token prediction alone;
@@ -25,14 +27,14 @@ The grid: {``birdie`` agent, uniform static mixture, UL2 static mixture, next-to
 compared across arms. The table's loss is measured the same way for every pre-trained model: the mean
 next-token loss (plain next-token prediction, no paradigm marker) on the same fixed batches of the corpus's
 validation split, computed here from the pre-training run's final weights. It is the ``next_token`` arm's
-own training format; the ``birdie`` and ``uniform`` arms train it as one of eight objectives; ``ul2`` never
+own training format; the ``birdie``, ``linear`` and ``uniform`` arms train it as one of eight objectives; ``ul2`` never
 trains it (its nearest objective is the prefix-LM S-denoiser), so its number is partly format transfer.
 
     .venv/bin/python benchmarks/curriculum.py [--scale cpu|gpu|smoke] [--smoke] [--seeds 3] [--jobs 2]
-        [--arms birdie,uniform,ul2,next_token] [--models prefix_lm_transformer,gated_ssm]
+        [--arms birdie,linear,uniform,ul2,next_token] [--models prefix_lm_transformer,gated_ssm]
         [--output benchmarks/results] [--runs DIR] [--show JSON]
 
-``--scale cpu`` (the default) fits the whole grid in about half an hour on a quiet 2-core CPU; ``--scale
+``--scale cpu`` (the default) fits the whole grid in about 40 minutes on a quiet 2-core CPU; ``--scale
 gpu`` is a larger setting for one GPU (sizes only: the same grid); ``--smoke`` (``--scale smoke``) is the
 tiniest grid, a couple of steps per run, for the test suite. Results go to ``OUTPUT/curriculum-<scale>.json``
 and ``.md`` and the plot to ``OUTPUT/curriculum-<scale>.png``; the run directories to ``--runs`` (default
@@ -59,10 +61,11 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 
-ARMS = ("birdie", "uniform", "ul2", "next_token")
+ARMS = ("birdie", "linear", "uniform", "ul2", "next_token")
 MODELS = ("prefix_lm_transformer", "gated_ssm")
 ARM_TITLES = {
     "birdie": "birdie agent",
+    "linear": "linear agent",
     "uniform": "uniform (static)",
     "ul2": "UL2 (static)",
     "next_token": "next-token only",
@@ -211,7 +214,7 @@ def objectives(arm: str, scale: dict[str, Any]) -> list[dict[str, Any]]:
     """The arm's objective configurations (``prob`` is the static agent's share; all equal here)."""
     length = scale["length"]
     seq = scale["sequence_length"]
-    if arm in ("birdie", "uniform"):
+    if arm in ("birdie", "linear", "uniform"):
         # the quickstart preset's configurations, lengths scaled to the rows; next-token prediction carries no
         # paradigm marker, so the common validation loss is measured in the format every arm trains it in
         return [
@@ -311,6 +314,12 @@ def pretrain_config(arm: str, model: str, seed: int, scale: dict[str, Any], outp
         curriculum: dict[str, Any] = {
             "agent": {"name": "birdie", "warmup_steps": scale["agent_warmup"], **scale["agent"]},
             "reward": {"name": "birdie"},
+            "steps_between_evaluations": scale["eval_steps"],
+        }
+    elif arm == "linear":  # the quickstart's agent and reward, with their defaults
+        curriculum = {
+            "agent": {"name": "linear", "count": "configuration"},
+            "reward": {"name": "new_low", "form": "absolute"},
             "steps_between_evaluations": scale["eval_steps"],
         }
     else:  # static: the configured shares (all equal), evaluated as often as the agent's arm for the record

@@ -47,9 +47,10 @@ def test_every_config_is_valid_and_fine_tuning_keeps_the_vocabulary(scale, tmp_p
             assert probe.vocab_size <= pre_tok.vocab_size
     objective_ids = {
         arm: [o["id"] for o in bench.objectives(arm, sizes)]
-        for arm in ("birdie", "uniform", "ul2", "next_token")
+        for arm in ("birdie", "linear", "uniform", "ul2", "next_token")
     }
-    assert objective_ids["birdie"] == objective_ids["uniform"]  # the agent is the only difference
+    # the agent is the only difference
+    assert objective_ids["birdie"] == objective_ids["linear"] == objective_ids["uniform"]
     assert len(objective_ids["ul2"]) == 7 and objective_ids["next_token"] == ["next_token"]
 
 

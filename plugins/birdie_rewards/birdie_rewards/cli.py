@@ -10,14 +10,14 @@ import click
 ALL = "all"
 
 
-def _parse_settings(items: tuple[str, ...]) -> dict[str, Any]:
+def _parse_settings(items: tuple[str, ...], option: str = "--set") -> dict[str, Any]:
     import yaml
 
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--set")
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=option)
         out[key.strip()] = yaml.safe_load(value)
     return out
 
@@ -53,6 +53,13 @@ def _label(agent: str, overrides: dict[str, Any]) -> str:
     "--set", "settings", multiple=True, metavar="KEY=VALUE", help="Agent config override (repeatable)."
 )
 @click.option(
+    "--reward-set",
+    "reward_settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Reward config override (repeatable), e.g. --reward new_low --reward-set form=absolute.",
+)
+@click.option(
     "--full",
     is_flag=True,
     help="Give the birdie agent its real defaults (width 128, 2 layers, 200 training steps: about 10× slower) "
@@ -71,6 +78,7 @@ def simulate(
     seeds: int,
     evaluations: int | None,
     settings: tuple[str, ...],
+    reward_settings: tuple[str, ...],
     full: bool,
     every: int,
     plot_path: str | None,
@@ -91,6 +99,7 @@ def simulate(
         if n not in sim.SCENARIOS:
             raise click.BadParameter(f"unknown scenario {n!r}; choose from {', '.join(sim.SCENARIOS)} or all")
     runs = _agents(reg, agent_name, _parse_settings(settings))
+    reward_config = _parse_settings(reward_settings, "--reward-set")
     if plot_path is not None:
         try:
             import matplotlib  # noqa: F401
@@ -112,7 +121,15 @@ def simulate(
             if agent == "rewards.birdie" and not full:
                 config = {**sim.SIMULATION_BIRDIE_CONFIG, **config}
             results = [
-                sim.simulate(sc, agent, seed=s, evaluations=evaluations, reward=reward, agent_config=config)
+                sim.simulate(
+                    sc,
+                    agent,
+                    seed=s,
+                    evaluations=evaluations,
+                    reward=reward,
+                    agent_config=config,
+                    reward_config=reward_config,
+                )
                 for s in range(seeds)
             ]
             label = _label(agent, overrides)

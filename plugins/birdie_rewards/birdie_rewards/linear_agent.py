@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -50,6 +50,12 @@ class LinearAgentConfig(AgentConfig):
     """Parameters of the ``linear`` agent."""
 
     warmup_steps: ConfigInt = Field(0, ge=0, description="Keep the initial mixture before this step.")
+    count: Literal["objective", "configuration"] = Field(
+        "objective",
+        description="What the agent's total counts once: each objective (Birdie's class normalisation: an "
+        "objective split into many configurations weighs as much as one with one), or each configuration (a "
+        "plain mean over configurations, like the mean validation loss `birdie train` prints).",
+    )
     half_life: ConfigFloat = Field(
         2.0, gt=0, description="A history row's weight halves every this many evaluations."
     )
@@ -69,7 +75,7 @@ class LinearAgentConfig(AgentConfig):
         "need more evidence).",
     )
     optimism: ConfigFloat = Field(
-        1.5,
+        1.0,
         ge=0,
         description="Score a class at its value plus this many standard errors (optimism in doubt).",
     )
@@ -134,13 +140,14 @@ class LinearAgent(Agent[LinearAgentConfig]):
         super().__init__(config, arms, initial, **options)
         self.names = [a.key for a in self.arms]
         self.k = len(self.arms)
-        self.classes = class_index(self.arms)
+        self.classes = (
+            class_index(self.arms) if config.count == "objective" else np.arange(len(self.arms), dtype=np.int64)
+        )
         self.class_count = int(self.classes.max()) + 1
         self._onehot = np.eye(self.class_count)[self.classes]  # (K, C)
         self._sizes = self._onehot.sum(axis=0)
-        self.class_names = [
-            self.arms[int(np.flatnonzero(self.classes == c)[0])].objective for c in range(self.class_count)
-        ]
+        first = [self.arms[int(np.flatnonzero(self.classes == c)[0])] for c in range(self.class_count)]
+        self.class_names = [a.objective if config.count == "objective" else a.key for a in first]
         start = np.asarray(initial, dtype=np.float64)
         start = start / start.sum()
         self._start = np.bincount(self.classes, weights=start, minlength=self.class_count)  # the configured

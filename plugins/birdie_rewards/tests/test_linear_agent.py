@@ -154,3 +154,16 @@ def test_bad_rewards_name_the_objective():
     agent.decide(0, np.ones(4), None)
     with pytest.raises(InvalidLossError, match="'bad'"):
         agent.decide(10, np.ones(4), np.array([0.1, np.nan, 0.0, 0.0]))
+
+
+def test_counting_configurations_values_each_configuration_on_its_own():
+    # two configurations of one objective that each learn only from their own share: counted per objective,
+    # the class's mean reward per unit of the class's share is half a configuration's, and the agent starves it
+    rewards_of = lambda m: np.array([0.02, 0.02, 0.02, 0.02]) * m / 0.25  # noqa: E731 - reward ∝ own share
+    per_objective = run(make(exploration=0.0), rewards_of, steps=12)[-1]
+    per_configuration = run(make(exploration=0.0, count="configuration"), rewards_of, steps=12)[-1]
+    assert per_objective[2] + per_objective[3] < 0.4  # the split class lost share
+    np.testing.assert_allclose(per_configuration, 0.25, atol=0.03)  # every configuration earns alike
+    agent = make(count="configuration")
+    run(agent, rewards_of, steps=3)
+    assert set(agent.records[-1]["value"]) == {"good", "bad", "s1", "s2"}

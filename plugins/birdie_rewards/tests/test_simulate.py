@@ -148,7 +148,13 @@ def test_cli_simulate_all_agents_on_one_scenario(runner, tmp_path):
         cli, ["simulate", "split", "--agent", "all", "--evaluations", "8", "--plot", str(tmp_path / "x.png")]
     )
     assert result.exit_code == 0, result.output
-    for label in ("core.static", "rewards.birdie", "rewards.exp3", "rewards.exp3[reward_source=raw_loss]"):
+    for label in (
+        "core.static",
+        "rewards.birdie",
+        "rewards.exp3",
+        "rewards.exp3[reward_source=raw_loss]",
+        "rewards.linear",
+    ):
         assert f"split · {label} · seed 0" in result.output
     try:
         import matplotlib  # noqa: F401
@@ -156,6 +162,22 @@ def test_cli_simulate_all_agents_on_one_scenario(runner, tmp_path):
         assert "--plot needs matplotlib" in result.output
     else:  # pragma: no cover - matplotlib installed
         assert (tmp_path / "x.png").stat().st_size > 0
+
+
+def test_cli_simulate_passes_reward_settings(runner):
+    args = ["simulate", "noise_drift", "--agent", "linear", "--reward", "new_low", "--seeds", "2"]
+    result = runner.invoke(cli, [*args, "--reward-set", "form=absolute", "--every", "20"])
+    assert result.exit_code == 0, result.output
+    expected = np.median(
+        [
+            simulate("noise_drift", "rewards.linear", seed=s, reward="new_low", reward_config={"form": "absolute"})
+            .relative
+            for s in range(2)
+        ]
+    )
+    assert f"median of 2 seed(s): {expected:+.2%}" in result.output
+    bad = runner.invoke(cli, [*args, "--reward-set", "form"])
+    assert bad.exit_code != 0 and "--reward-set" in bad.output and "expected KEY=VALUE" in bad.output
 
 
 def test_cli_simulate_rejects_unknown_names(runner):
@@ -218,3 +240,35 @@ def test_the_summary_gives_each_agents_share_of_the_hindsight_gain():
     summary = summarise(runs, best=-0.05)
     assert summary.relative == pytest.approx(0.0, abs=1e-12) and summary.captured == pytest.approx(0.0, abs=1e-9)
     assert summarise(runs).captured is None
+
+
+# -- the `linear` agent with the `new_low` reward (absolute), the quickstart's pair: quick, no torch -------------
+LINEAR_REWARD = {"form": "absolute"}
+
+
+def _linear(scenario: str) -> list:
+    return [
+        simulate(scenario, "rewards.linear", seed=s, reward="rewards.new_low", reward_config=LINEAR_REWARD)
+        for s in range(SEEDS)
+    ]
+
+
+@pytest.mark.parametrize("scenario", ["improving_vs_plateaued", "noise", "split", "noise_drift", "forgetting"])
+def test_linear_beats_uniform_and_captures_most_of_the_hindsight_gain_where_it_should(scenario):
+    runs = _linear(scenario)
+    _, best = best_fixed_mixture(SCENARIOS[scenario])
+    best_rel = best / runs[0].uniform_summed - 1.0
+    rel = [r.relative for r in runs]
+    assert median(rel) < 0, f"{scenario}: summed loss vs uniform per seed {rel}"
+    # a regression guard well below what it measured (see the README's table), not the issue's target
+    assert median([r / best_rel for r in rel]) > 0.4, f"{scenario}: {rel} vs best {best_rel}"
+
+
+@pytest.mark.parametrize(("scenario", "most"), [("noise", 0.15), ("noise_drift", 0.05)])
+def test_linear_starves_the_noise_objective_even_when_its_loss_recovers(scenario, most):
+    # second half of training; uniform: 0.25. In `noise` the objective's loss jitters by 1% (sd 0.07 around 7),
+    # five times the learnable ones', so its value stays uncertain and the optimism tries it again now and then
+    # (measured: median 0.10); in `noise_drift` it drifts up while neglected and recovery earns nothing (0.02)
+    shares = [r.noise_share for r in _linear(scenario)]
+    assert median(shares) < most, shares
+
