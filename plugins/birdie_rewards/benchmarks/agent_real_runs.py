@@ -1,20 +1,24 @@
-"""Measure issue 18's real-run targets for the default ``birdie`` agent (slow: real training runs).
+"""Measure issue 18's real-run targets for an agent and reward (slow: real training runs).
 
     python plugins/birdie_rewards/benchmarks/agent_real_runs.py [--part quickstart|unlearnable|all]
         [--seeds N | --seeds 0,3,4] [--jobs 2] [--steps S] [--out DIR]
+        [--agent '{name: linear}'] [--reward '{name: new_low, form: absolute}']
 
-``unlearnable`` (seeds 0..9 by default): the setup of
-``tests/train/test_train.py::test_the_birdie_agent_moves_weight_away_from_an_unlearnable_objective`` (next-token,
-prefix-LM, copying and ``noise``, whose targets are uniformly random bytes; 200 steps, an evaluation every 10),
-with the agent of ``tests.support.tiny_config``. Per seed: the noise objective's share of the batches over the
-run (the commanded draw probability of every consumed batch after the first evaluation, as the test computes
-it), its realised share of the examples, and its mean commanded share over the second half of the decisions.
-Targets: median share of the batches ≤ 0.08, maximum ≤ 0.15.
+``--agent`` and ``--reward`` (YAML mappings) replace the curriculum's agent and reward in both parts; without
+them each part runs its config as it is.
 
-``quickstart`` (seeds 0..4 by default): ``configs/quickstart.yaml`` with its ``birdie`` agent, and the same
-config with the core ``static`` agent (every objective's default ``prob``: the uniform mixture). Per seed: the
-final mean validation loss of each. Target: the agent's ≤ uniform's in ≥ 4 of 5 seeds. ``--steps`` shortens the
-runs (``curriculum.num_steps``; the quickstart's is 500) — a shortened run measures something else, say so.
+``unlearnable`` (seeds 0..9 by default): the setup of the unlearnable-objective tests in
+``tests/train/test_train.py`` (next-token, prefix-LM, copying and ``noise``, whose targets are uniformly random
+bytes; 200 steps, an evaluation every 10), by default with the ``birdie`` agent of ``tests.support.tiny_config``
+and the ``birdie`` reward. Per seed: the noise objective's share of the batches over the run (the commanded draw
+probability of every consumed batch after the first evaluation, as the test computes it), its realised share of
+the examples, and its mean commanded share over the second half of the decisions. Targets: median share of the
+batches ≤ 0.08, maximum ≤ 0.15.
+
+``quickstart`` (seeds 0..4 by default): ``configs/quickstart.yaml`` with its agent, and the same config with the
+core ``static`` agent (every objective's default ``prob``: the uniform mixture). Per seed: the final mean
+validation loss of each. Target: the agent's ≤ uniform's in ≥ 4 of 5 seeds. ``--steps`` shortens the runs
+(``curriculum.num_steps``; the quickstart's is 500) — a shortened run measures something else, say so.
 
 Runs go to ``--out`` (a temporary directory by default, removed at the end), ``--jobs`` processes at a time,
 each on one torch thread. Prints a table per part and, last, one JSON object with every measurement.
