@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,12 @@ from tests.support import ROOT
 
 #: generous for any one test of the suite on a 2-core CPU; a test past it is stuck, not slow
 TIME_LIMIT_S = 60
+
+# A shell without job control starts a background command (`make test &` in a script) with Ctrl-C ignored, and
+# every process the tests start would inherit that: the tests that send Ctrl-C to a run would then wait for a
+# process that never hears it. A terminal's foreground job has the default disposition; give the tests that.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
