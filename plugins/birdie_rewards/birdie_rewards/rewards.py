@@ -222,9 +222,8 @@ class NewLowReward(_RewardBase[NewLowRewardConfig]):
     def reward(self, old: np.ndarray, new: np.ndarray, history: Sequence[np.ndarray]) -> np.ndarray:
         earlier = [check_losses(h, size=old.size, what="earlier validation loss") for h in history]
         best, first = old.copy(), (earlier[0] if earlier else old)
-        for (
-            h
-        ) in earlier:  # the core passes every earlier loss vector, ending with `previous`: min is idempotent
+        # the core passes every earlier loss vector, ending with `previous`: min is idempotent
+        for h in earlier:
             best = np.minimum(best, h)
         floor = self.config.min_loss
         best = np.maximum(best, floor)
