@@ -250,10 +250,12 @@ def main(argv: list[str] | None = None) -> int:
     import yaml
 
     curriculum: dict[str, Any] = {}
-    if args.agent:
-        curriculum["agent"] = yaml.safe_load(args.agent)
-    if args.reward:
-        curriculum["reward"] = yaml.safe_load(args.reward)
+    for key, text in (("agent", args.agent), ("reward", args.reward)):
+        if text:
+            value = yaml.safe_load(text)
+            if not isinstance(value, dict) or "name" not in value:
+                parser.error(f"--{key} must be a YAML mapping with a name, e.g. '{{name: linear}}'; got {text!r}")
+            curriculum[key] = value
     if curriculum:
         print(f"curriculum overrides: {curriculum}")
     report: dict[str, Any] = {"curriculum": curriculum}

@@ -148,8 +148,7 @@ class LinearAgent(Agent[LinearAgentConfig]):
         self._sizes = self._onehot.sum(axis=0)
         first = [self.arms[int(np.flatnonzero(self.classes == c)[0])] for c in range(self.class_count)]
         self.class_names = [a.objective if config.count == "objective" else a.key for a in first]
-        start = np.asarray(initial, dtype=np.float64)
-        start = start / start.sum()
+        start = self.initial  # the configured mixture, normalised and checked by Agent
         self._start = np.bincount(self.classes, weights=start, minlength=self.class_count)  # the configured
         self._uniform = self._sizes / self.k  # the uniform mixture over configurations, by class
         # each configuration's part of its class's share (equal parts in a class configured at 0)
@@ -227,7 +226,6 @@ class LinearAgent(Agent[LinearAgentConfig]):
         # the floor is part of the state, so that a class that fades can come back in a few steps
         shares = (1.0 - cfg.floor) * shares / shares.sum() + cfg.floor * self._uniform
         self._shares = shares
-        uniform = self._uniform
         names = self.class_names
         return {
             "value": {n: float(v) for n, v in zip(names, value)},
@@ -237,7 +235,7 @@ class LinearAgent(Agent[LinearAgentConfig]):
             "predicted_class_rewards": {n: float(v) for n, v in zip(names, value * shares)},
             "score_chosen": float(shares @ value),
             "score_previous": float(before @ value),
-            "score_uniform": float(uniform @ value),
+            "score_uniform": float(self._uniform @ value),
             "strong": bool(np.any(np.abs(z) >= cfg.max_evidence)),
             "change": 0.5 * float(np.abs(shares - before).sum()),
         }

@@ -159,7 +159,7 @@ def test_bad_rewards_name_the_objective():
 def test_counting_configurations_values_each_configuration_on_its_own():
     # two configurations of one objective that each learn only from their own share: counted per objective,
     # the class's mean reward per unit of the class's share is half a configuration's, and the agent starves it
-    rewards_of = lambda m: np.array([0.02, 0.02, 0.02, 0.02]) * m / 0.25  # noqa: E731 - reward ∝ own share
+    rewards_of = lambda m: np.array([0.02, 0.02, 0.02, 0.02]) * m / 0.25
     per_objective = run(make(exploration=0.0), rewards_of, steps=12)[-1]
     per_configuration = run(make(exploration=0.0, count="configuration"), rewards_of, steps=12)[-1]
     assert per_objective[2] + per_objective[3] < 0.4  # the split class lost share

@@ -9,7 +9,7 @@ from birdie_rewards.rewards import BirdieReward, NewLowReward, birdie_reward
 
 def new_low(previous, current, history=(), **cfg):
     fn = NewLowReward(NewLowReward.Config(name="new_low", **cfg))
-    as_vec = lambda v: np.atleast_1d(np.asarray(v, dtype=np.float64))  # noqa: E731
+    as_vec = lambda v: np.atleast_1d(np.asarray(v, dtype=np.float64))
     return fn(as_vec(previous), as_vec(current), history=tuple(as_vec(h) for h in history))
 
 

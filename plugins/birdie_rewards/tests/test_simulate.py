@@ -235,7 +235,6 @@ def test_the_noise_objectives_loss_drifts_up_when_neglected_and_back_when_traine
     assert up - down == pytest.approx(sc.curves[noise].drift, abs=0.05)
     # recovery is worth nothing: the loss the summed loss counts stays at its start either way
     assert sc.true_losses(neglected.exposure)[noise] == sc.true_losses(trained.exposure)[noise] == 7.0
-    _, best = best_fixed_mixture(sc)
     assert best_fixed_mixture(sc)[0][noise] < 1e-3
 
 
