@@ -102,3 +102,18 @@ def test_a_bool_or_float_for_an_int_and_inf_for_a_float_are_errors_at_their_path
     assert "integer" in issues["curriculum.agent.explore_classes[1]"]
     assert "finite" in issues["curriculum.agent.lr"]
     assert "finite" in issues["curriculum.reward.min_loss"]
+
+
+def test_a_bad_linear_agent_or_new_low_setting_is_an_error_at_its_path(registry):
+    issues = config_issues(
+        "objectives: [{name: next_token_prediction}, {name: prefix_lm}]\n"
+        "curriculum:\n"
+        "  agent: {name: linear, count: objectives, half_life: 0}\n"
+        "  reward: {name: new_low, form: absolut, scale: -1}\n"
+        "  num_steps: 600\n",
+        registry,
+    )
+    assert "'objective'" in issues["curriculum.agent.count"]
+    assert "greater than 0" in issues["curriculum.agent.half_life"]
+    assert "'absolute'" in issues["curriculum.reward.form"]
+    assert "greater than 0" in issues["curriculum.reward.scale"]
